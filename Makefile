@@ -1,0 +1,78 @@
+# ngx_http_yoti_idv_module
+#
+#   make            build the dynamic module against Debian's nginx-dev tree
+#   make test       install what is missing, build, unit tests, then prove -r t
+#   make demo       nginx + the module + a mock IDV API on loopback
+#
+# NGINX_SRC=/path/to/nginx-x.y.z builds against another nginx source tree
+# (configure it the way the nginx that will load the module was configured:
+# NGINX_CONF_FLAGS="..."; a dynamic module needs --with-compat or the same
+# flags).
+
+SHELL        := /bin/bash
+
+NGINX_SRC    ?= /usr/share/nginx/src
+NGINX_BIN    ?= /usr/sbin/nginx
+BUILD        ?= $(CURDIR)/build
+MODULE_SO    := $(BUILD)/ngx_http_yoti_idv_module.so
+NGINX_TREE   := $(BUILD)/nginx
+
+WARN_CFLAGS  := -Wall -Wextra -Werror -Wno-unused-parameter
+
+SOURCES      := config $(wildcard ngx_http_yoti_idv_module/*.c \
+                                  ngx_http_yoti_idv_module/*.h)
+
+# Debian packages `make test` and `make demo` need
+DEB_BUILD    := build-essential nginx nginx-dev libssl-dev libcjson-dev \
+                libhiredis-dev
+DEB_TEST     := perl libtest-base-perl libtext-diff-perl \
+                liblist-moreutils-perl libtest-longstring-perl libwww-perl \
+                liburi-perl libipc-run-perl libhttp-message-perl \
+                python3 python3-cryptography openssl curl redis-server
+
+.PHONY: all module deps deps-test unit test demo clean
+
+all: module
+
+module: $(MODULE_SO)
+
+deps:
+	@./util/install-deps.sh $(DEB_BUILD)
+
+deps-test:
+	@./util/install-deps.sh $(DEB_BUILD) $(DEB_TEST)
+
+$(NGINX_TREE)/Makefile: config Makefile
+	rm -rf $(NGINX_TREE)
+	mkdir -p $(BUILD)
+	cp -a $(NGINX_SRC) $(NGINX_TREE)
+	cd $(NGINX_TREE) && \
+	    if [ -z "$$NGINX_CONF_FLAGS" ] && [ -f conf_flags ]; then \
+	        . ./conf_flags; \
+	    else \
+	        NGX_CONF_FLAGS=($$NGINX_CONF_FLAGS); \
+	    fi && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="-g -O2 -fPIC $(WARN_CFLAGS)" \
+	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log \
+	    || { tail -n 30 $(BUILD)/configure.log; exit 1; }
+
+$(MODULE_SO): $(NGINX_TREE)/Makefile $(SOURCES)
+	$(MAKE) -C $(NGINX_TREE) -f objs/Makefile modules
+	cp $(NGINX_TREE)/objs/ngx_http_yoti_idv_module.so $@
+
+unit:
+	$(MAKE) -C t/unit test
+
+test: deps-test
+	$(MAKE) module
+	$(MAKE) unit
+	@./util/prove.sh $(MODULE_SO) $(NGINX_BIN)
+
+demo: deps-test
+	$(MAKE) module
+	@./util/demo.sh $(MODULE_SO) $(NGINX_BIN)
+
+clean:
+	rm -rf $(BUILD) t/servroot*
+	$(MAKE) -C t/unit clean

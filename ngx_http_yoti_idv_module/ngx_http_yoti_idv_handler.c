@@ -1,0 +1,303 @@
+
+/*
+ * Copyright (C) ngx_http_yoti_idv_module authors
+ */
+
+
+#include "ngx_http_yoti_idv_module.h"
+
+
+static ngx_http_yoti_idv_ctx_t *ngx_http_yoti_idv_create_ctx(
+    ngx_http_request_t *r);
+static void ngx_http_yoti_idv_ctx_cleanup(void *data);
+static ngx_int_t ngx_http_yoti_idv_evaluate(ngx_http_request_t *r,
+    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_ctx_t *ctx);
+static ngx_int_t ngx_http_yoti_idv_finish(ngx_http_request_t *r,
+    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_ctx_t *ctx);
+static void ngx_http_yoti_idv_set_result(ngx_http_yoti_idv_ctx_t *ctx,
+    ngx_yoti_idv_verdict_e verdict, const char *reason);
+
+
+/* the context of the module's own subrequests: the handler skips them */
+ngx_http_yoti_idv_ctx_t  ngx_http_yoti_idv_fetch_marker;
+
+
+ngx_int_t
+ngx_http_yoti_idv_handler(ngx_http_request_t *r)
+{
+    ngx_str_t                      user, sid;
+    ngx_http_yoti_idv_ctx_t       *ctx;
+    ngx_http_yoti_idv_loc_conf_t  *ylcf;
+
+    ylcf = ngx_http_get_module_loc_conf(r, ngx_http_yoti_idv_module);
+
+    if (!ylcf->enable) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_yoti_idv_get_ctx(r);
+
+    if (ctx == &ngx_http_yoti_idv_fetch_marker) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "yoti_idv handler");
+
+    if (ctx == NULL) {
+        ctx = ngx_http_yoti_idv_create_ctx(r);
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+    } else if (ctx->fetching) {
+        return NGX_AGAIN;
+    }
+
+    if (ngx_http_complex_value(r, ylcf->user_id, &user) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_complex_value(r, ylcf->session_id, &sid) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->fetched
+        && ctx->user_id.len == user.len
+        && ngx_memcmp(ctx->user_id.data, user.data, user.len) == 0
+        && ctx->session_id.len == sid.len
+        && ngx_memcmp(ctx->session_id.data, sid.data, sid.len) == 0)
+    {
+        /*
+         * the provider's answer for this user and session is at hand:
+         * after the subrequest, an internal redirect or error_page
+         */
+
+        if (ctx->done && ctx->ylcf == ylcf) {
+            return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+        }
+
+        return ngx_http_yoti_idv_evaluate(r, ylcf, ctx);
+    }
+
+    ctx->fetched = 0;
+    ctx->done = 0;
+    ctx->user_id = user;
+    ctx->session_id = sid;
+    ctx->ylcf = ylcf;
+
+    if (user.len == 0) {
+        ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_DENY, "no_user");
+        return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+    }
+
+    if (sid.len == 0) {
+        ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_DENY, "no_session");
+        return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+    }
+
+    if (!ngx_yoti_idv_valid_session_id((char *) sid.data, sid.len)) {
+        ngx_str_null(&ctx->session_id);
+        ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_DENY,
+                                     "bad_session_id");
+        return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+    }
+
+    return ngx_http_yoti_idv_fetch(r, ylcf, ctx);
+}
+
+
+ngx_http_yoti_idv_ctx_t *
+ngx_http_yoti_idv_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_yoti_idv_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_yoti_idv_module);
+
+    if (ctx == NULL && (r->internal || r->filter_finalize)) {
+
+        /*
+         * an internal redirect or error_page cleared the module context:
+         * the request's own context is still on the pool, shared with
+         * its subrequests, so look for the one this request created
+         */
+
+        for (cln = r->pool->cleanup; cln; cln = cln->next) {
+            if (cln->handler == ngx_http_yoti_idv_ctx_cleanup) {
+                ctx = cln->data;
+
+                if (ctx->request == r) {
+                    ngx_http_set_ctx(r, ctx, ngx_http_yoti_idv_module);
+                    return ctx;
+                }
+            }
+        }
+
+        return NULL;
+    }
+
+    return ctx;
+}
+
+
+static ngx_http_yoti_idv_ctx_t *
+ngx_http_yoti_idv_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_yoti_idv_ctx_t  *ctx;
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_yoti_idv_ctx_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_http_yoti_idv_ctx_t));
+
+    ctx->request = r;
+
+    cln->handler = ngx_http_yoti_idv_ctx_cleanup;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_yoti_idv_module);
+
+    return ctx;
+}
+
+
+static void
+ngx_http_yoti_idv_ctx_cleanup(void *data)
+{
+    /* only marks the context on the pool, see get_ctx() */
+}
+
+
+static ngx_int_t
+ngx_http_yoti_idv_evaluate(ngx_http_request_t *r,
+    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_ctx_t *ctx)
+{
+    ngx_yoti_idv_policy_t  policy;
+
+    ctx->done = 0;
+
+    switch (ctx->failure) {
+
+    case NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG:
+        ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_ERROR,
+                                     "provider:too_big");
+        ngx_snprintf((u_char *) ctx->result.detail,
+                     NGX_YOTI_IDV_DETAIL_LEN - 1,
+                     "the provider's response is larger than "
+                     "\"subrequest_output_buffer_size\" of the "
+                     "\"%V\" location: raise it (64k is typical)%Z",
+                     &ylcf->api);
+        return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+
+    case NGX_HTTP_YOTI_IDV_FETCH_TRUNCATED:
+        ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_ERROR,
+                                     "provider:truncated");
+        ngx_snprintf((u_char *) ctx->result.detail,
+                     NGX_YOTI_IDV_DETAIL_LEN - 1,
+                     "the provider's response ended after %uz bytes "
+                     "of its Content-Length%Z", ctx->body.len);
+        return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+
+    case NGX_HTTP_YOTI_IDV_FETCH_FAILED:
+        ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_ERROR,
+                                     "provider:failed");
+        ngx_cpystrn((u_char *) ctx->result.detail,
+                    (u_char *) "the request to the provider failed, "
+                    "see the error log lines above",
+                    NGX_YOTI_IDV_DETAIL_LEN);
+        return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+
+    default: /* NGX_HTTP_YOTI_IDV_FETCH_OK */
+        break;
+    }
+
+    policy.reqs = ylcf->requires ? ylcf->requires->elts : NULL;
+    policy.nreqs = ylcf->requires ? ylcf->requires->nelts : 0;
+    policy.session_id = (const char *) ctx->session_id.data;
+    policy.session_id_len = ctx->session_id.len;
+
+    if (ylcf->bind_user) {
+        policy.user_id = (const char *) ctx->user_id.data;
+        policy.user_id_len = ctx->user_id.len;
+
+    } else {
+        policy.user_id = NULL;
+        policy.user_id_len = 0;
+    }
+
+    ylcf->provider->evaluate(ctx->status, (const char *) ctx->body.data,
+                             ctx->body.len, &policy, &ctx->result);
+
+    return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+}
+
+
+static void
+ngx_http_yoti_idv_set_result(ngx_http_yoti_idv_ctx_t *ctx,
+    ngx_yoti_idv_verdict_e verdict, const char *reason)
+{
+    ctx->result.verdict = verdict;
+    ngx_cpystrn((u_char *) ctx->result.reason, (u_char *) reason,
+                NGX_YOTI_IDV_REASON_LEN);
+    ctx->result.detail[0] = '\0';
+}
+
+
+static ngx_int_t
+ngx_http_yoti_idv_finish(ngx_http_request_t *r,
+    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_ctx_t *ctx)
+{
+    ngx_yoti_idv_result_t  *res;
+
+    res = &ctx->result;
+
+    if (!ctx->done || ctx->ylcf != ylcf) {
+        ctx->done = 1;
+        ctx->ylcf = ylcf;
+
+        /* the session id is logged only once it is known to be safe */
+
+        switch (res->verdict) {
+
+        case NGX_YOTI_IDV_ALLOW:
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "yoti_idv: session \"%V\" allowed",
+                           &ctx->session_id);
+            break;
+
+        case NGX_YOTI_IDV_ERROR:
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "yoti_idv: no verdict for session \"%V\": %s%s%s",
+                          &ctx->session_id, res->reason,
+                          res->detail[0] ? ", " : "", res->detail);
+            break;
+
+        default:
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "yoti_idv: session \"%V\" %s: %s",
+                          &ctx->session_id,
+                          res->verdict == NGX_YOTI_IDV_PENDING
+                          ? "is pending" : "denied",
+                          res->reason);
+        }
+    }
+
+    switch (res->verdict) {
+
+    case NGX_YOTI_IDV_ALLOW:
+        return NGX_OK;
+
+    case NGX_YOTI_IDV_PENDING:
+        return ylcf->pending_status;
+
+    case NGX_YOTI_IDV_ERROR:
+        return ylcf->error_status;
+
+    default:
+        return NGX_HTTP_FORBIDDEN;
+    }
+}

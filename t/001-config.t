@@ -1,0 +1,264 @@
+# Configuration errors are caught by nginx -t, naming the directive.
+
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use YotiIdvTest;
+
+repeat_each(1);
+no_shuffle();
+add_block_preprocessor(\&YotiIdvTest::defaults);
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a key file that does not exist
+--- http_config
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/no-such-key.pem;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"yoti_idv_pem_key" ".*no-such-key\.pem": cannot open file/
+
+
+
+=== TEST 2: a public key instead of the private key
+--- http_config
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/test-key-public.pem;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"yoti_idv_pem_key" ".*test-key-public\.pem": is a public key/
+
+
+
+=== TEST 3: an EC key
+--- http_config
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/ec-key.pem;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"yoti_idv_pem_key" ".*ec-key\.pem": is not an RSA key/
+
+
+
+=== TEST 4: a passphrase-protected PKCS#8 key
+--- http_config
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/encrypted-key.pem;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"yoti_idv_pem_key" ".*encrypted-key\.pem": is encrypted/
+
+
+
+=== TEST 5: a passphrase-protected PKCS#1 key
+--- http_config
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/encrypted-pkcs1.pem;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"yoti_idv_pem_key" ".*encrypted-pkcs1\.pem": is encrypted/
+
+
+
+=== TEST 6: a file that is not a key
+--- http_config
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/garbage.pem;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"yoti_idv_pem_key" ".*garbage\.pem": is not a PEM private key/
+
+
+
+=== TEST 7: the key is never written to the log
+--- http_config
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/test-key-public.pem;
+--- config
+--- must_die
+--- error_log
+is a public key
+--- no_error_log
+BEGIN
+MII
+
+
+
+=== TEST 8: yoti_idv on without an SDK id
+--- http_config
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/test-key-pkcs1.pem;
+    yoti_idv_api      /_yoti_idv;
+--- must_die
+--- error_log
+"yoti_idv" is on but "yoti_idv_sdk_id" is not set
+
+
+
+=== TEST 9: yoti_idv on without a key
+--- http_config
+    yoti_idv_sdk_id   test-sdk-id;
+    yoti_idv_api      /_yoti_idv;
+--- must_die
+--- error_log
+"yoti_idv" is on but "yoti_idv_pem_key" is not set
+
+
+
+=== TEST 10: yoti_idv on without the API location
+--- http_config
+    yoti_idv_sdk_id   test-sdk-id;
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/test-key-pkcs1.pem;
+--- must_die
+--- error_log
+"yoti_idv" is on but "yoti_idv_api" is not set
+
+
+
+=== TEST 11: yoti_idv on without a user id
+--- config
+    location /members/ {
+        yoti_idv             on;
+        yoti_idv_session_id  $http_x_session_id;
+    }
+--- must_die
+--- error_log
+"yoti_idv" is on but "yoti_idv_user_id" is not set
+
+
+
+=== TEST 12: yoti_idv on without a session id source
+--- config
+    location /members/ {
+        yoti_idv             on;
+        yoti_idv_user_id     $http_x_user_id;
+    }
+--- must_die
+--- error_log
+"yoti_idv" is on but "yoti_idv_session_id" is not set
+
+
+
+=== TEST 13: a check type that is not a type
+--- config
+    location /members/ {
+        yoti_idv_require  liveness;
+    }
+--- must_die
+--- error_log
+invalid check type "liveness" in "yoti_idv_require"
+
+
+
+=== TEST 14: an unknown requirement mode
+--- config
+    location /members/ {
+        yoti_idv_require  LIVENESS most;
+    }
+--- must_die
+--- error_log
+invalid mode "most" in "yoti_idv_require": "any" or "all" expected
+
+
+
+=== TEST 15: the same check type required twice
+--- config
+    location /members/ {
+        yoti_idv_require  LIVENESS;
+        yoti_idv_require  LIVENESS all;
+    }
+--- must_die
+--- error_log
+duplicate "yoti_idv_require" for "LIVENESS"
+
+
+
+=== TEST 16: a status that is not an error status
+--- config
+    location /members/ {
+        yoti_idv_pending_status  200;
+    }
+--- must_die
+--- error_log
+"yoti_idv_pending_status" directive must be between 400 and 599
+
+
+
+=== TEST 17: a status that is not a number
+--- config
+    location /members/ {
+        yoti_idv_error_status  unavailable;
+    }
+--- must_die
+--- error_log
+"yoti_idv_error_status" directive invalid number
+
+
+
+=== TEST 18: an API prefix with variables
+--- http_config
+    yoti_idv_api  /_yoti_idv/$host;
+--- config
+--- must_die
+--- error_log
+"yoti_idv_api" must be a plain location prefix without arguments or variables
+
+
+
+=== TEST 19: an API prefix that is not a URI
+--- http_config
+    yoti_idv_api  _yoti_idv;
+--- config
+--- must_die
+--- error_log
+"yoti_idv_api" must be a URI starting with "/", not "_yoti_idv"
+
+
+
+=== TEST 20: an empty SDK id
+--- http_config
+    yoti_idv_sdk_id  "";
+--- config
+--- must_die
+--- error_log
+"yoti_idv_sdk_id" must not be empty
+
+
+
+=== TEST 21: a duplicate key directive
+--- http_config
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/test-key-pkcs1.pem;
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/test-key-pkcs8.pem;
+--- config
+--- must_die
+--- error_log
+"yoti_idv_pem_key" directive is duplicate
+
+
+
+=== TEST 22: a complete configuration loads and a server level "on" is inherited
+--- http_config
+    yoti_idv_sdk_id   test-sdk-id;
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/test-key-pkcs1.pem;
+    yoti_idv_api      /_yoti_idv;
+    yoti_idv_user_id     $http_x_user_id;
+    yoti_idv_session_id  $http_x_session_id;
+    yoti_idv_require     LIVENESS any;
+    yoti_idv_require     FACE_COMPARISON all;
+    yoti_idv_require     BRAND_NEW_CHECK_2;
+    yoti_idv_pending_status 409;
+    yoti_idv_error_status   502;
+--- config
+    yoti_idv on;
+
+    location /members/ {
+        yoti_idv_require     LIVENESS;
+        proxy_set_header X-IDV-Verdict $yoti_idv_verdict;
+        proxy_set_header X-IDV-Session $yoti_idv_session_id;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
+    }
+--- more_headers
+X-User-Id: alice
+X-Session-Id: face-check-ffs-reject
+--- response_body
+app: ALLOW face-check-ffs-reject

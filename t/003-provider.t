@@ -1,0 +1,405 @@
+# Every way the provider can fail gives ERROR with yoti_idv_error_status and
+# a log line that says what to fix; 404 is a denial.
+
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use YotiIdvTest;
+
+repeat_each(1);
+no_shuffle();
+add_block_preprocessor(\&YotiIdvTest::defaults);
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: an unknown session (404) is a denial, not an error
+--- more_headers
+X-User-Id: alice
+X-Session-Id: no-such-session
+--- error_code: 403
+--- response_headers
+X-IDV-Verdict: DENY
+X-IDV-Reason: no_session
+--- error_log
+yoti_idv: session "no-such-session" denied: no_session
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: a key the provider does not know (401)
+--- http_config
+    yoti_idv_sdk_id   test-sdk-id;
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/other-key.pem;
+    yoti_idv_api      /_yoti_idv;
+--- more_headers
+X-User-Id: alice
+X-Session-Id: verified-alice
+--- error_code: 503
+--- response_headers
+X-IDV-Verdict: ERROR
+X-IDV-Reason: provider:401
+--- error_log
+yoti_idv: no verdict for session "verified-alice": provider:401
+yoti_idv_sdk_id
+yoti_idv_pem_key
+
+
+
+=== TEST 3: a wrong SDK id (401)
+--- http_config
+    yoti_idv_sdk_id   another-sdk-id;
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/test-key-pkcs1.pem;
+    yoti_idv_api      /_yoti_idv;
+--- more_headers
+X-User-Id: alice
+X-Session-Id: verified-alice
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: provider:401
+--- error_log
+provider:401
+
+
+
+=== TEST 4: the module never logs the digest
+nginx's own proxy module writes every proxied header at the debug level;
+below it, nothing of the signature appears.
+--- log_level: info
+--- http_config
+    yoti_idv_sdk_id   test-sdk-id;
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/other-key.pem;
+    yoti_idv_api      /_yoti_idv;
+--- more_headers
+X-User-Id: alice
+X-Session-Id: verified-alice
+--- error_code: 503
+--- error_log
+provider:401
+--- no_error_log eval
+[qr/x-yoti-auth-digest:/i, qr/[A-Za-z0-9+\/]{300}/]
+
+
+
+=== TEST 5: provider 500
+--- more_headers
+X-User-Id: alice
+X-Session-Id: status-500-x
+--- error_code: 503
+--- response_headers
+X-IDV-Verdict: ERROR
+X-IDV-Reason: provider:500
+--- error_log
+yoti_idv: no verdict for session "status-500-x": provider:500
+
+
+
+=== TEST 6: provider 503
+--- more_headers
+X-User-Id: alice
+X-Session-Id: status-503-x
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: provider:503
+--- error_log
+provider:503
+
+
+
+=== TEST 7: provider 429
+--- more_headers
+X-User-Id: alice
+X-Session-Id: status-429-x
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: provider:429
+--- error_log
+provider:429
+
+
+
+=== TEST 8: provider 400
+--- more_headers
+X-User-Id: alice
+X-Session-Id: status-400-x
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: provider:400
+--- error_log
+provider:400
+
+
+
+=== TEST 9: the provider does not answer in time
+--- more_headers
+X-User-Id: alice
+X-Session-Id: slow-4000-verified-alice
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: provider:timeout
+--- error_log
+upstream timed out
+yoti_idv: no verdict for session "slow-4000-verified-alice": provider:timeout
+--- timeout: 10
+
+
+
+=== TEST 10: a slow answer within the timeout is fine
+--- more_headers
+X-User-Id: alice
+X-Session-Id: slow-500-verified-alice
+--- response_body
+app: ALLOW slow-500-verified-alice
+
+
+
+=== TEST 11: the provider cannot be reached
+--- config
+    location /_yoti_idv/ {
+        internal;
+        proxy_pass http://127.0.0.1:1/idverify/v1/;
+    }
+
+    location /members/ {
+        yoti_idv on;
+        yoti_idv_user_id $http_x_user_id;
+        yoti_idv_session_id $http_x_session_id;
+        add_header X-IDV-Reason $yoti_idv_reason always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
+    }
+--- more_headers
+X-User-Id: alice
+X-Session-Id: verified-alice
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: provider:502
+--- error_log
+connect() failed
+provider:502
+
+
+
+=== TEST 12: the provider closes the connection without an answer
+--- more_headers
+X-User-Id: alice
+X-Session-Id: close-x
+--- error_code: 503
+--- response_headers
+X-IDV-Verdict: ERROR
+--- error_log
+yoti_idv: no verdict for session "close-x"
+
+
+
+=== TEST 13: an empty body
+--- more_headers
+X-User-Id: alice
+X-Session-Id: empty-x
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: provider:empty
+--- error_log
+provider:empty
+
+
+
+=== TEST 14: a body that is not JSON
+--- more_headers
+X-User-Id: alice
+X-Session-Id: garbage-x
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: provider:bad_json
+--- error_log
+provider:bad_json
+
+
+
+=== TEST 15: a truncated JSON document
+--- more_headers
+X-User-Id: alice
+X-Session-Id: truncated-x
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: provider:bad_json
+--- error_log
+provider:bad_json
+
+
+
+=== TEST 16: a response larger than the subrequest buffer names the directive
+--- more_headers
+X-User-Id: alice
+X-Session-Id: huge-x
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: provider:too_big
+--- error_log
+subrequest_output_buffer_size
+provider:too_big
+
+
+
+=== TEST 17: ...and passes once the buffer is raised
+--- config
+    location /_yoti_idv/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/idverify/v1/;
+        subrequest_output_buffer_size 2m;
+    }
+
+    location /members/ {
+        yoti_idv on;
+        yoti_idv_user_id $http_x_user_id;
+        yoti_idv_session_id $http_x_session_id;
+        yoti_idv_require LIVENESS;
+        add_header X-IDV-Verdict $yoti_idv_verdict always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
+    }
+--- more_headers
+X-User-Id: alice
+X-Session-Id: huge-x
+--- error_code: 200
+--- response_headers
+X-IDV-Verdict: ALLOW
+
+
+
+=== TEST 18: the default subrequest buffer (one page) is too small for a real result
+--- config
+    location /_yoti_idv/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/idverify/v1/;
+    }
+
+    location /members/ {
+        yoti_idv on;
+        yoti_idv_user_id $http_x_user_id;
+        yoti_idv_session_id $http_x_session_id;
+        add_header X-IDV-Reason $yoti_idv_reason always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
+    }
+--- more_headers
+X-User-Id: alice
+X-Session-Id: face-check-ffs-reject
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: provider:too_big
+--- error_log
+subrequest_output_buffer_size
+
+
+
+=== TEST 19: checks that are not an array
+--- more_headers
+X-User-Id: alice
+X-Session-Id: bad-type-checks
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: provider:bad_type
+--- error_log
+provider:bad_type
+
+
+
+=== TEST 20: a state that is not a string
+--- more_headers
+X-User-Id: alice
+X-Session-Id: bad-type-state
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: provider:bad_type
+--- error_log
+provider:bad_type
+
+
+
+=== TEST 21: a check that is not an object
+--- more_headers
+X-User-Id: alice
+X-Session-Id: bad-type-check-item
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: provider:bad_type
+--- error_log
+provider:bad_type
+
+
+
+=== TEST 22: a document that is not an object
+--- more_headers
+X-User-Id: alice
+X-Session-Id: not-an-object
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: provider:bad_type
+--- error_log
+provider:bad_type
+
+
+
+=== TEST 23: a user_tracking_id that is not a string is never a match
+--- more_headers
+X-User-Id: 42
+X-Session-Id: bad-type-user-tracking
+--- error_code: 403
+--- response_headers
+X-IDV-Reason: user_mismatch
+
+
+
+=== TEST 24: a result for another session than the one asked for
+--- more_headers
+X-User-Id: alice
+X-Session-Id: session-id-mismatch
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: provider:session_mismatch
+--- error_log
+provider:session_mismatch
+
+
+
+=== TEST 25: yoti_idv_error_status
+--- config
+    location /members/ {
+        yoti_idv on;
+        yoti_idv_user_id $http_x_user_id;
+        yoti_idv_session_id $http_x_session_id;
+        yoti_idv_error_status 500;
+        add_header X-IDV-Verdict $yoti_idv_verdict always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
+    }
+--- more_headers
+X-User-Id: alice
+X-Session-Id: status-502-x
+--- error_code: 500
+--- response_headers
+X-IDV-Verdict: ERROR
+--- error_log
+provider:502
+
+
+
+=== TEST 26: error_page can send an error to a friendly page with the reason
+--- config
+    location /members/ {
+        yoti_idv on;
+        yoti_idv_user_id $http_x_user_id;
+        yoti_idv_session_id $http_x_session_id;
+        error_page 503 = @unavailable;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
+    }
+
+    location @unavailable {
+        return 503 "try again later ($yoti_idv_reason)\n";
+    }
+--- more_headers
+X-User-Id: alice
+X-Session-Id: status-500-x
+--- error_code: 503
+--- response_body
+try again later (provider:500)
+--- error_log
+provider:500
