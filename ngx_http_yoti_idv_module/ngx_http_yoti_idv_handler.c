@@ -259,6 +259,9 @@ ngx_http_yoti_idv_finish(ngx_http_request_t *r,
         ctx->done = 1;
         ctx->ylcf = ylcf;
 
+        /* the subrequest's "while sending to client" is not ours */
+        r->connection->log->action = NULL;
+
         /* the session id is logged only once it is known to be safe */
 
         switch (res->verdict) {

@@ -228,7 +228,20 @@ provider:bad_json
 
 
 
-=== TEST 16: a response larger than the subrequest buffer names the directive
+=== TEST 16: a transfer broken in the middle of the body
+--- more_headers
+X-User-Id: alice
+X-Session-Id: cut-x
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: provider:truncated
+--- error_log
+upstream prematurely closed connection
+provider:truncated
+
+
+
+=== TEST 17: a response larger than the subrequest buffer names the directive
 --- more_headers
 X-User-Id: alice
 X-Session-Id: huge-x
@@ -241,7 +254,7 @@ provider:too_big
 
 
 
-=== TEST 17: ...and passes once the buffer is raised
+=== TEST 18: ...and passes once the buffer is raised
 --- config
     location /_yoti_idv/ {
         internal;
@@ -266,7 +279,7 @@ X-IDV-Verdict: ALLOW
 
 
 
-=== TEST 18: the default subrequest buffer (one page) is too small for a real result
+=== TEST 19: the default subrequest buffer (one page) is too small for a real result
 --- config
     location /_yoti_idv/ {
         internal;
@@ -291,7 +304,7 @@ subrequest_output_buffer_size
 
 
 
-=== TEST 19: checks that are not an array
+=== TEST 20: checks that are not an array
 --- more_headers
 X-User-Id: alice
 X-Session-Id: bad-type-checks
@@ -303,7 +316,7 @@ provider:bad_type
 
 
 
-=== TEST 20: a state that is not a string
+=== TEST 21: a state that is not a string
 --- more_headers
 X-User-Id: alice
 X-Session-Id: bad-type-state
@@ -315,7 +328,7 @@ provider:bad_type
 
 
 
-=== TEST 21: a check that is not an object
+=== TEST 22: a check that is not an object
 --- more_headers
 X-User-Id: alice
 X-Session-Id: bad-type-check-item
@@ -327,7 +340,7 @@ provider:bad_type
 
 
 
-=== TEST 22: a document that is not an object
+=== TEST 23: a document that is not an object
 --- more_headers
 X-User-Id: alice
 X-Session-Id: not-an-object
@@ -339,7 +352,7 @@ provider:bad_type
 
 
 
-=== TEST 23: a user_tracking_id that is not a string is never a match
+=== TEST 24: a user_tracking_id that is not a string is never a match
 --- more_headers
 X-User-Id: 42
 X-Session-Id: bad-type-user-tracking
@@ -349,7 +362,7 @@ X-IDV-Reason: user_mismatch
 
 
 
-=== TEST 24: a result for another session than the one asked for
+=== TEST 25: a result for another session than the one asked for
 --- more_headers
 X-User-Id: alice
 X-Session-Id: session-id-mismatch
@@ -361,7 +374,7 @@ provider:session_mismatch
 
 
 
-=== TEST 25: yoti_idv_error_status
+=== TEST 26: yoti_idv_error_status
 --- config
     location /members/ {
         yoti_idv on;
@@ -382,7 +395,7 @@ provider:502
 
 
 
-=== TEST 26: error_page can send an error to a friendly page with the reason
+=== TEST 27: error_page can send an error to a friendly page with the reason
 --- config
     location /members/ {
         yoti_idv on;

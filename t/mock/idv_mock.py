@@ -505,6 +505,22 @@ class Handler(BaseHTTPRequestHandler):
             self._log_outcome("200 truncated body")
             return
 
+        if sid.startswith("cut-"):
+            # Announce the whole document, send half, close: the transfer
+            # breaks in the middle of the body.
+            body = self.server.seed_json(requested)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body[:len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self._log_outcome("200 body cut after %d of %d bytes"
+                              % (len(body) // 2, len(body)))
+            return
+
         if sid.startswith("huge-"):
             body = huge_session(requested)
             self._send(200, body)
