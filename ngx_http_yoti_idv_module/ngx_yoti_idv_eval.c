@@ -116,14 +116,32 @@ ngx_yoti_idv_eval_response(int status, const char *body, size_t len,
 
     case 504:
         ngx_yoti_idv_set(res, NGX_YOTI_IDV_ERROR, "provider:timeout");
-        ngx_yoti_idv_detail(res, "the provider did not answer in time (504)");
+        ngx_yoti_idv_detail(res, "the provider did not answer in time (504): "
+                            "check the API location's proxy_read_timeout "
+                            "and the way to the provider");
+        break;
+
+    case 429:
+        ngx_yoti_idv_set(res, NGX_YOTI_IDV_ERROR, "provider:429");
+        ngx_yoti_idv_detail(res, "the provider is limiting the request rate "
+                            "(429): cache verdicts to make fewer calls");
         break;
 
     default:
         snprintf(reason, sizeof(reason), "provider:%d", status);
         ngx_yoti_idv_set(res, NGX_YOTI_IDV_ERROR, reason);
-        ngx_yoti_idv_detail(res, "the provider answered with status %d",
-                            status);
+
+        if (status == 502 || status == 503) {
+            ngx_yoti_idv_detail(res, "the request to the provider ended with "
+                                "status %d (without a provider error below, "
+                                "nginx could not reach it: see the upstream "
+                                "error above)", status);
+
+        } else {
+            ngx_yoti_idv_detail(res, "the provider answered with status %d",
+                                status);
+        }
+
         break;
     }
 
@@ -881,14 +899,32 @@ ngx_yoti_idv_eval_profile(ngx_yoti_idv_doc_t *doc, ngx_yoti_idv_result_t *res)
         return 0;
     }
 
-    ngx_yoti_idv_deny_check(res, &req,
-                            ngx_yoti_idv_token(result) ? result : "other");
-    ngx_yoti_idv_detail(res, "identity_profile result %.32s", result);
+    /*
+     * the failure's reason_code says more than the result does:
+     * "check:IDENTITY_PROFILE:MANDATORY_DOCUMENT_COULD_NOT_BE_PROVIDED"
+     */
+
+    code = NULL;
 
     if (failure != NULL && !cJSON_IsNull(failure)) {
         code = cJSON_IsObject(failure)
                ? ngx_yoti_idv_get(failure, "reason_code", &dup) : NULL;
+    }
 
+    if (ngx_yoti_idv_str(code)
+        && ngx_yoti_idv_valid_type(code->valuestring,
+                                   strlen(code->valuestring)))
+    {
+        ngx_yoti_idv_deny_check(res, &req, code->valuestring);
+
+    } else {
+        ngx_yoti_idv_deny_check(res, &req,
+                                ngx_yoti_idv_token(result) ? result : "other");
+    }
+
+    ngx_yoti_idv_detail(res, "identity_profile result %.32s", result);
+
+    if (failure != NULL && !cJSON_IsNull(failure)) {
         ngx_yoti_idv_detail(res, ", failure_reason %.64s",
                             ngx_yoti_idv_str(code) ? code->valuestring
                                                    : "present");

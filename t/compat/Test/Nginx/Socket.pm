@@ -1,9 +1,13 @@
 package Test::Nginx::Socket;
 
 # A small stand-in for Test::Nginx::Socket (openresty/test-nginx), used by
-# `make test` only when the real module is not installed:
+# `make test` (util/prove.sh) only when the real module is not installed:
 #
 #     prove -I t/compat -r t
+#
+# Needs Test::Base and HTTP::Message (Debian: libtest-base-perl,
+# libhttp-message-perl); Test::LongString is used when present, as in the
+# real module.
 #
 # It implements the part of the data-driven format that our t/*.t files use,
 # with the real module's semantics, test names and test counts, so that a .t
@@ -25,6 +29,8 @@ package Test::Nginx::Socket;
 #     default is 1984); both variables are exported (the real one exports only
 #     TEST_NGINX_SERVER_PORT).  With TEST_NGINX_RANDOMIZE both runners pick a
 #     free port (ours by binding port 0) and use t/servroot_PORT.
+#   * It never signals a process it did not start (the real one kills the
+#     nginx named by a stale pid file).
 #   * --- must_die: "nginx did not die" means it wrote its pid file (or still
 #     ran after 10 s); it is then stopped.
 #   * The order of `--- response_headers` tests is the file order (the real
