@@ -301,27 +301,39 @@ ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         ngx_str_null(&ctx->body);
     }
 
-    if (ctx->status >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
     clcf = ngx_http_get_module_loc_conf(sr, ngx_http_core_module);
 
     if (sr->headers_out.content_length_n
-        > (off_t) clcf->subrequest_output_buffer_size)
+        > (off_t) clcf->subrequest_output_buffer_size
+        || ((rc == NGX_ERROR || c->error) && b && b->last == b->end))
     {
         ctx->failure = NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG;
 
+    } else if (ctx->status >= NGX_HTTP_SPECIAL_RESPONSE) {
+        /* the status says it all, the body is only for the log */
+
     } else if (rc == NGX_ERROR || c->error) {
-        ctx->failure = (b && b->last == b->end)
-                       ? NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG
-                       : NGX_HTTP_YOTI_IDV_FETCH_FAILED;
+        ctx->failure = NGX_HTTP_YOTI_IDV_FETCH_FAILED;
 
     } else if (sr->headers_out.content_length_n >= 0
                && (off_t) ctx->body.len != sr->headers_out.content_length_n)
     {
         /* the provider closed the connection in the middle of the body */
         ctx->failure = NGX_HTTP_YOTI_IDV_FETCH_TRUNCATED;
+    }
+
+    if (ctx->status >= NGX_HTTP_SPECIAL_RESPONSE
+        && ctx->failure == NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG)
+    {
+        /* an error status with a large page: the status is enough */
+        ctx->failure = NGX_HTTP_YOTI_IDV_FETCH_OK;
+        ngx_str_null(&ctx->body);
+
+        if (!c->read->error && !c->write->error && !c->read->eof) {
+            c->error = 0;
+        }
+
+        return (rc == NGX_ERROR) ? NGX_OK : rc;
     }
 
     if (ctx->failure == NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG

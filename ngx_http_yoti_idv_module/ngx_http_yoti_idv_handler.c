@@ -7,6 +7,11 @@
 #include "ngx_http_yoti_idv_module.h"
 
 
+static ngx_int_t ngx_http_yoti_idv_looked_up(ngx_http_request_t *r,
+    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_loc_conf_t *ylcf,
+    ngx_http_yoti_idv_ctx_t *ctx);
+static ngx_int_t ngx_http_yoti_idv_parse_cached(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx);
 static ngx_http_yoti_idv_ctx_t *ngx_http_yoti_idv_create_ctx(
     ngx_http_request_t *r);
 static void ngx_http_yoti_idv_ctx_cleanup(void *data);
@@ -25,9 +30,11 @@ ngx_http_yoti_idv_ctx_t  ngx_http_yoti_idv_fetch_marker;
 ngx_int_t
 ngx_http_yoti_idv_handler(ngx_http_request_t *r)
 {
-    ngx_str_t                      user, sid;
-    ngx_http_yoti_idv_ctx_t       *ctx;
-    ngx_http_yoti_idv_loc_conf_t  *ylcf;
+    ngx_int_t                       rc;
+    ngx_str_t                       user, sid;
+    ngx_http_yoti_idv_ctx_t        *ctx;
+    ngx_http_yoti_idv_loc_conf_t   *ylcf;
+    ngx_http_yoti_idv_main_conf_t  *ymcf;
 
     ylcf = ngx_http_get_module_loc_conf(r, ngx_http_yoti_idv_module);
 
@@ -50,60 +57,245 @@ ngx_http_yoti_idv_handler(ngx_http_request_t *r)
             return NGX_ERROR;
         }
 
-    } else if (ctx->fetching) {
+    } else if (ctx->fetching || ctx->looking_up) {
         return NGX_AGAIN;
     }
+
+    ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
 
     if (ngx_http_complex_value(r, ylcf->user_id, &user) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_complex_value(r, ylcf->session_id, &sid) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (ctx->fetched
-        && ctx->user_id.len == user.len
-        && ngx_memcmp(ctx->user_id.data, user.data, user.len) == 0
-        && ctx->session_id.len == sid.len
-        && ngx_memcmp(ctx->session_id.data, sid.data, sid.len) == 0)
-    {
-        /*
-         * the provider's answer for this user and session is at hand:
-         * after the subrequest, an internal redirect or error_page
-         */
-
-        if (ctx->done && ctx->ylcf == ylcf) {
-            return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+    if (ylcf->session_id) {
+        if (ngx_http_complex_value(r, ylcf->session_id, &sid) != NGX_OK) {
+            return NGX_ERROR;
         }
 
-        return ngx_http_yoti_idv_evaluate(r, ylcf, ctx);
+    } else {
+        ngx_str_null(&sid);
     }
 
-    ctx->fetched = 0;
-    ctx->done = 0;
-    ctx->user_id = user;
-    ctx->session_id = sid;
+    if (ctx->user_id.len != user.len
+        || ngx_memcmp(ctx->user_id.data, user.data, user.len) != 0
+        || ctx->var_session_id.len != sid.len
+        || ngx_memcmp(ctx->var_session_id.data, sid.data, sid.len) != 0
+        || ctx->has_mapping != (ylcf->session_id == NULL)
+        || ctx->ylcf == NULL)
+    {
+        /*
+         * a new user or session; otherwise, after the subrequest, a Redis
+         * reply, an internal redirect or error_page, what is known about
+         * this user and session is still good
+         */
+
+        ctx->user_id = user;
+        ctx->var_session_id = sid;
+        ctx->has_mapping = (ylcf->session_id == NULL);
+        ngx_str_null(&ctx->session_id);
+        ctx->lookup_ylcf = NULL;
+        ctx->looked_up = 0;
+        ctx->fetched = 0;
+        ctx->done = 0;
+        ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_NONE;
+
+    } else if (ctx->done && ctx->ylcf == ylcf) {
+        return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+    }
+
     ctx->ylcf = ylcf;
+    ctx->done = 0;
 
     if (user.len == 0) {
         ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_DENY, "no_user");
         return ngx_http_yoti_idv_finish(r, ylcf, ctx);
     }
 
-    if (sid.len == 0) {
-        ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_DENY, "no_session");
+    if (!ctx->has_mapping) {
+
+        if (sid.len == 0) {
+            ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_DENY,
+                                         "no_session");
+            return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+        }
+
+        if (!ngx_yoti_idv_valid_session_id((char *) sid.data, sid.len)) {
+            ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_DENY,
+                                         "bad_session_id");
+            return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+        }
+
+        ctx->session_id = sid;
+    }
+
+    if (ctx->fetched) {
+        return ngx_http_yoti_idv_evaluate(r, ylcf, ctx);
+    }
+
+    if (ymcf->redis == NULL) {
+        ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_BYPASS;
+        return ngx_http_yoti_idv_fetch(r, ylcf, ctx);
+    }
+
+    if (ctx->lookup_ylcf != ylcf) {
+        rc = ngx_http_yoti_idv_redis_lookup(r, ymcf, ylcf, ctx);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return ngx_http_yoti_idv_looked_up(r, ymcf, ylcf, ctx);
+}
+
+
+/* the session id and a cached verdict came from Redis, or it failed */
+
+static ngx_int_t
+ngx_http_yoti_idv_looked_up(ngx_http_request_t *r,
+    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_loc_conf_t *ylcf,
+    ngx_http_yoti_idv_ctx_t *ctx)
+{
+    if (ctx->redis_error) {
+        ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_ERROR,
+                                     ctx->redis_error);
+        ngx_snprintf((u_char *) ctx->result.detail,
+                     NGX_YOTI_IDV_DETAIL_LEN - 1,
+                     "redis at \"%V\" is not usable, see the lines above%Z",
+                     &ymcf->redis->name);
         return ngx_http_yoti_idv_finish(r, ylcf, ctx);
     }
 
-    if (!ngx_yoti_idv_valid_session_id((char *) sid.data, sid.len)) {
-        ngx_str_null(&ctx->session_id);
-        ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_DENY,
-                                     "bad_session_id");
+    if (ctx->has_mapping) {
+
+        if (ctx->mapping.data == NULL) {
+            ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_DENY,
+                                         "no_session");
+            return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+        }
+
+        if (!ngx_yoti_idv_valid_session_id((char *) ctx->mapping.data,
+                                           ctx->mapping.len))
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "yoti_idv: the session id that redis maps this "
+                          "user to (\"%Vuser:<user id>\") is not 1 to 64 "
+                          "of A-Z, a-z, 0-9 and \"-\": fix what writes it",
+                          &ymcf->prefix);
+            ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_DENY,
+                                         "bad_session_id");
+            return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+        }
+
+        ctx->session_id = ctx->mapping;
+    }
+
+    if (ctx->cached.data
+        && ngx_http_yoti_idv_parse_cached(r, ctx) == NGX_OK)
+    {
+        ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_HIT;
         return ngx_http_yoti_idv_finish(r, ylcf, ctx);
     }
+
+    ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_MISS;
 
     return ngx_http_yoti_idv_fetch(r, ylcf, ctx);
+}
+
+
+/*
+ * "1 <session id> <ALLOW|DENY|PENDING> <reason>": a verdict for another
+ * session is stale, one that does not parse is never trusted
+ */
+
+static ngx_int_t
+ngx_http_yoti_idv_parse_cached(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx)
+{
+    u_char                  *p, *last, *sid, *verdict, *reason;
+    ngx_uint_t               v;
+    ngx_yoti_idv_verdict_e   verdicts[] = {
+                                 NGX_YOTI_IDV_ALLOW,
+                                 NGX_YOTI_IDV_DENY,
+                                 NGX_YOTI_IDV_PENDING
+                             };
+
+    p = ctx->cached.data;
+    last = p + ctx->cached.len;
+
+    if (last - p < 2 || p[0] != '1' || p[1] != ' ') {
+        goto corrupt;
+    }
+
+    sid = p + 2;
+
+    verdict = ngx_strlchr(sid, last, ' ');
+    if (verdict == NULL) {
+        goto corrupt;
+    }
+
+    if (!ngx_yoti_idv_valid_session_id((char *) sid, verdict - sid)) {
+        goto corrupt;
+    }
+
+    verdict++;
+
+    reason = ngx_strlchr(verdict, last, ' ');
+    if (reason == NULL) {
+        goto corrupt;
+    }
+
+    for (v = 0; v < sizeof(verdicts) / sizeof(verdicts[0]); v++) {
+        if (ngx_strncmp(verdict, ngx_yoti_idv_verdict_name(verdicts[v]),
+                        reason - verdict) == 0
+            && ngx_yoti_idv_verdict_name(verdicts[v])[reason - verdict]
+               == '\0')
+        {
+            break;
+        }
+    }
+
+    if (v == sizeof(verdicts) / sizeof(verdicts[0])) {
+        goto corrupt;
+    }
+
+    reason++;
+
+    if (reason == last || last - reason >= NGX_YOTI_IDV_REASON_LEN) {
+        goto corrupt;
+    }
+
+    for (p = reason; p < last; p++) {
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
+              || (*p >= '0' && *p <= '9')
+              || *p == '_' || *p == ':' || *p == '-' || *p == '.'))
+        {
+            goto corrupt;
+        }
+    }
+
+    if ((size_t) (verdict - 1 - sid) != ctx->session_id.len
+        || ngx_memcmp(sid, ctx->session_id.data, ctx->session_id.len) != 0)
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "yoti_idv cached verdict is for another session");
+        return NGX_DECLINED;
+    }
+
+    ctx->result.verdict = verdicts[v];
+    ngx_memcpy(ctx->result.reason, reason, last - reason);
+    ctx->result.reason[last - reason] = '\0';
+    ctx->result.detail[0] = '\0';
+
+    return NGX_OK;
+
+corrupt:
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "yoti_idv: ignoring a cached verdict in redis that does "
+                  "not parse; it will be replaced");
+
+    return NGX_ERROR;
 }
 
 
@@ -168,7 +360,10 @@ ngx_http_yoti_idv_create_ctx(ngx_http_request_t *r)
 static void
 ngx_http_yoti_idv_ctx_cleanup(void *data)
 {
-    /* only marks the context on the pool, see get_ctx() */
+    ngx_http_yoti_idv_ctx_t *ctx = data;
+
+    /* a Redis reply or timer must not find the request once it is gone */
+    ngx_http_yoti_idv_redis_detach(ctx);
 }
 
 
@@ -255,9 +450,15 @@ ngx_http_yoti_idv_finish(ngx_http_request_t *r,
 
     res = &ctx->result;
 
-    if (!ctx->done || ctx->ylcf != ylcf) {
+    if (!ctx->done) {
         ctx->done = 1;
         ctx->ylcf = ylcf;
+
+        if (ctx->cache == NGX_HTTP_YOTI_IDV_CACHE_MISS && ctx->fetched) {
+            ngx_http_yoti_idv_redis_store(r,
+                ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module),
+                ylcf, ctx);
+        }
 
         /* the subrequest's "while sending to client" is not ours */
         r->connection->log->action = NULL;
@@ -274,15 +475,20 @@ ngx_http_yoti_idv_finish(ngx_http_request_t *r,
 
         case NGX_YOTI_IDV_ERROR:
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "yoti_idv: no verdict for session \"%V\": %s%s%s",
-                          &ctx->session_id, res->reason,
-                          res->detail[0] ? ", " : "", res->detail);
+                          "yoti_idv: no verdict for %s%V%s: %s%s%s",
+                          ctx->session_id.len ? "session \"" : "the request",
+                          &ctx->session_id,
+                          ctx->session_id.len ? "\"" : "",
+                          res->reason, res->detail[0] ? ", " : "",
+                          res->detail);
             break;
 
         default:
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "yoti_idv: session \"%V\" %s: %s",
+                          "yoti_idv: %s%V%s %s: %s",
+                          ctx->session_id.len ? "session \"" : "request",
                           &ctx->session_id,
+                          ctx->session_id.len ? "\"" : "",
                           res->verdict == NGX_YOTI_IDV_PENDING
                           ? "is pending" : "denied",
                           res->reason);

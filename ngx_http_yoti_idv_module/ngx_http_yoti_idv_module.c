@@ -10,6 +10,15 @@
 
 static ngx_int_t ngx_http_yoti_idv_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_yoti_idv_init(ngx_conf_t *cf);
+static void ngx_http_yoti_idv_exit_process(ngx_cycle_t *cycle);
+static void *ngx_http_yoti_idv_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_yoti_idv_init_main_conf(ngx_conf_t *cf, void *conf);
+static ngx_int_t ngx_http_yoti_idv_fingerprint(ngx_conf_t *cf,
+    ngx_http_yoti_idv_loc_conf_t *conf);
+static char *ngx_http_yoti_idv_redis_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_yoti_idv_cache_valid(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static void *ngx_http_yoti_idv_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -95,6 +104,27 @@ static ngx_command_t  ngx_http_yoti_idv_commands[] = {
       offsetof(ngx_http_yoti_idv_loc_conf_t, error_status),
       &ngx_http_yoti_idv_status_p },
 
+    { ngx_string("yoti_idv_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_yoti_idv_redis_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yoti_idv_redis_prefix"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_yoti_idv_main_conf_t, prefix),
+      NULL },
+
+    { ngx_string("yoti_idv_cache_valid"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_yoti_idv_cache_valid,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("yoti_idv_bind_user"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -110,8 +140,8 @@ static ngx_http_module_t  ngx_http_yoti_idv_module_ctx = {
     ngx_http_yoti_idv_preconfiguration,    /* preconfiguration */
     ngx_http_yoti_idv_init,                /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_yoti_idv_create_main_conf,    /* create main configuration */
+    ngx_http_yoti_idv_init_main_conf,      /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -131,7 +161,7 @@ ngx_module_t  ngx_http_yoti_idv_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_yoti_idv_exit_process,        /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -147,19 +177,81 @@ ngx_http_yoti_idv_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_yoti_idv_init(ngx_conf_t *cf)
 {
+    ngx_array_t                *handlers;
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    /*
+     * access handlers run last to first: at the front of the array, the
+     * gate runs after allow/deny, auth_basic and auth_request, so that
+     * only requests they let through can cost a call to the provider
+     */
+
+    handlers = &cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers;
+
+    h = ngx_array_push(handlers);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    *h = ngx_http_yoti_idv_handler;
+    h = handlers->elts;
+
+    ngx_memmove(&h[1], &h[0], (handlers->nelts - 1) * sizeof(*h));
+
+    h[0] = ngx_http_yoti_idv_handler;
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_yoti_idv_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_yoti_idv_redis_exit_process(cycle);
+}
+
+
+static void *
+ngx_http_yoti_idv_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_yoti_idv_main_conf_t  *ymcf;
+
+    ymcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_yoti_idv_main_conf_t));
+    if (ymcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     ymcf->redis = NULL;
+     *     ymcf->prefix = { 0, NULL };
+     */
+
+    ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_ALLOW] = NGX_CONF_UNSET;
+    ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_DENY] = NGX_CONF_UNSET;
+    ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_PENDING] = NGX_CONF_UNSET;
+
+    return ymcf;
+}
+
+
+static char *
+ngx_http_yoti_idv_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_yoti_idv_main_conf_t *ymcf = conf;
+
+    if (ymcf->prefix.data == NULL) {
+        ngx_str_set(&ymcf->prefix, "yoti_idv:");
+    }
+
+    ngx_conf_init_value(ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_ALLOW], 600);
+    ngx_conf_init_value(ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_DENY], 60);
+    ngx_conf_init_value(ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_PENDING], 15);
+
+    return NGX_CONF_OK;
 }
 
 
@@ -199,6 +291,8 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_http_yoti_idv_loc_conf_t *prev = parent;
     ngx_http_yoti_idv_loc_conf_t *conf = child;
+
+    ngx_http_yoti_idv_main_conf_t  *ymcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->bind_user, prev->bind_user, 1);
@@ -256,14 +350,72 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->session_id == NULL) {
+    ymcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yoti_idv_module);
+
+    if (conf->session_id == NULL && ymcf->redis == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"yoti_idv\" is on but \"yoti_idv_session_id\" "
-                           "is not set");
+                           "\"yoti_idv\" is on but neither "
+                           "\"yoti_idv_session_id\" nor \"yoti_idv_redis\" "
+                           "says where the session id comes from");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_yoti_idv_fingerprint(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * what a verdict depends on besides the session: cached verdicts are keyed
+ * by it, so a verdict for a lax policy never serves a strict one
+ */
+
+static ngx_int_t
+ngx_http_yoti_idv_fingerprint(ngx_conf_t *cf,
+    ngx_http_yoti_idv_loc_conf_t *conf)
+{
+    u_char               *p, *text;
+    size_t                len;
+    ngx_uint_t            i, n;
+    unsigned int          md_len;
+    ngx_yoti_idv_req_t   *req;
+    u_char                md[EVP_MAX_MD_SIZE];
+
+    req = conf->requires ? conf->requires->elts : NULL;
+    n = conf->requires ? conf->requires->nelts : 0;
+
+    len = sizeof("v1\n\n\nbind=0\n") + conf->provider->name.len
+          + conf->sdk_id.len;
+
+    for (i = 0; i < n; i++) {
+        len += req[i].type_len + sizeof(" all\n");
+    }
+
+    text = ngx_pnalloc(cf->temp_pool, len);
+    if (text == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(text, "v1\n%V\n%V\nbind=%i\n", &conf->provider->name,
+                    &conf->sdk_id, conf->bind_user);
+
+    for (i = 0; i < n; i++) {
+        p = ngx_sprintf(p, "%*s %s\n", req[i].type_len, req[i].type,
+                        req[i].mode == NGX_YOTI_IDV_REQ_ANY ? "any" : "all");
+    }
+
+    if (EVP_Digest(text, p - text, md, &md_len, EVP_sha256(), NULL) != 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "yoti_idv: SHA-256 is not available");
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump(conf->fingerprint, md, NGX_HTTP_YOTI_IDV_FP_LEN / 2);
+
+    return NGX_OK;
 }
 
 
@@ -362,7 +514,8 @@ ngx_http_yoti_idv_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_yoti_idv_loc_conf_t *ylcf = conf;
 
-    ngx_str_t  *value;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
 
     if (ylcf->api.data) {
         return "is duplicate";
@@ -377,13 +530,19 @@ ngx_http_yoti_idv_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_strlchr(value[1].data, value[1].data + value[1].len, '?')
-        || ngx_strlchr(value[1].data, value[1].data + value[1].len, '$'))
-    {
+    for (i = 0; i < value[1].len; i++) {
+        if (value[1].data[i] <= ' ' || value[1].data[i] == '?'
+            || value[1].data[i] == '$' || value[1].data[i] == 0x7f)
+        {
+            break;
+        }
+    }
+
+    if (i < value[1].len || value[1].len == 1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"yoti_idv_api\" must be a plain location "
-                           "prefix without arguments or variables, "
-                           "not \"%V\"", &value[1]);
+                           "\"yoti_idv_api\" must be the prefix of an "
+                           "internal location, without arguments, variables "
+                           "or spaces, not \"%V\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -393,10 +552,6 @@ ngx_http_yoti_idv_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     while (ylcf->api.len > 1 && ylcf->api.data[ylcf->api.len - 1] == '/') {
         ylcf->api.len--;
-    }
-
-    if (ylcf->api.len == 1) {
-        ylcf->api.len = 0;
     }
 
     return NGX_CONF_OK;
@@ -481,6 +636,216 @@ ngx_http_yoti_idv_check_status(ngx_conf_t *cf, void *post, void *data)
     if (*sp < 400 || *sp > 599) {
         return "must be between 400 and 599";
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * yoti_idv_redis 127.0.0.1:6379 | host[:port] | unix:/path
+ *                [db=N] [password=...] [connect_timeout=time] [timeout=time];
+ */
+
+static char *
+ngx_http_yoti_idv_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_yoti_idv_main_conf_t *ymcf = conf;
+
+    u_char                          *p;
+    ngx_int_t                        n;
+    ngx_str_t                       *value, s;
+    ngx_url_t                        u;
+    ngx_uint_t                       i;
+    ngx_http_yoti_idv_redis_conf_t  *rcf;
+
+    if (ymcf->redis) {
+        return "is duplicate";
+    }
+
+    rcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_yoti_idv_redis_conf_t));
+    if (rcf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rcf->connect_timeout = 500;
+    rcf->timeout = 500;
+
+    value = cf->args->elts;
+
+    rcf->name = value[1];
+
+    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+
+        if (value[1].len <= 5) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "no path in \"yoti_idv_redis\" \"%V\"",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        rcf->host.len = value[1].len - 5;
+        rcf->host.data = ngx_pnalloc(cf->pool, rcf->host.len + 1);
+        if (rcf->host.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn(rcf->host.data, value[1].data + 5, rcf->host.len + 1);
+
+    } else {
+
+        /* names are resolved here, once: a worker never looks them up */
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url = value[1];
+        u.default_port = 6379;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s in \"yoti_idv_redis\" \"%V\"",
+                               u.err ? u.err : "invalid address", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (u.naddrs == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "no address for \"yoti_idv_redis\" \"%V\"",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        rcf->host.data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+        if (rcf->host.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rcf->host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
+                                      u.addrs[0].socklen, rcf->host.data,
+                                      NGX_SOCKADDR_STRLEN, 0);
+        rcf->host.data[rcf->host.len] = '\0';
+        rcf->port = u.port;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            rcf->db = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            rcf->password.data = value[i].data + 9;
+            rcf->password.len = value[i].len - 9;
+
+            if (rcf->password.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
+            s.data = value[i].data + 16;
+            s.len = value[i].len - 16;
+
+            rcf->connect_timeout = ngx_parse_time(&s, 0);
+            if (rcf->connect_timeout == (ngx_msec_t) NGX_ERROR
+                || rcf->connect_timeout == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            rcf->timeout = ngx_parse_time(&s, 0);
+            if (rcf->timeout == (ngx_msec_t) NGX_ERROR || rcf->timeout == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    ymcf->redis = rcf;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    /* "password=..." is not echoed */
+
+    p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%*s\" in \"yoti_idv_redis\"",
+                       p ? p - value[i].data + 1 : (ptrdiff_t) value[i].len,
+                       value[i].data);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* yoti_idv_cache_valid APPROVE|REJECT|PENDING time; ALLOW and DENY too */
+
+static char *
+ngx_http_yoti_idv_cache_valid(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_yoti_idv_main_conf_t *ymcf = conf;
+
+    time_t       valid;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "APPROVE") == 0
+        || ngx_strcmp(value[1].data, "ALLOW") == 0)
+    {
+        i = NGX_HTTP_YOTI_IDV_VALID_ALLOW;
+
+    } else if (ngx_strcmp(value[1].data, "REJECT") == 0
+               || ngx_strcmp(value[1].data, "DENY") == 0)
+    {
+        i = NGX_HTTP_YOTI_IDV_VALID_DENY;
+
+    } else if (ngx_strcmp(value[1].data, "PENDING") == 0) {
+        i = NGX_HTTP_YOTI_IDV_VALID_PENDING;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid verdict \"%V\" in "
+                           "\"yoti_idv_cache_valid\": APPROVE, REJECT or "
+                           "PENDING expected", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ymcf->valid[i] != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    valid = ngx_parse_time(&value[2], 1);
+    if (valid == (time_t) NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid time \"%V\" in \"yoti_idv_cache_valid\"",
+                           &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    ymcf->valid[i] = valid;
 
     return NGX_CONF_OK;
 }

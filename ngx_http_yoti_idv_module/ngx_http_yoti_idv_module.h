@@ -23,6 +23,34 @@
 
 
 typedef struct ngx_http_yoti_idv_provider_s  ngx_http_yoti_idv_provider_t;
+typedef struct ngx_http_yoti_idv_redis_token_s  ngx_http_yoti_idv_redis_token_t;
+
+
+/* yoti_idv_cache_valid, by verdict */
+#define NGX_HTTP_YOTI_IDV_VALID_ALLOW     0
+#define NGX_HTTP_YOTI_IDV_VALID_DENY      1
+#define NGX_HTTP_YOTI_IDV_VALID_PENDING   2
+#define NGX_HTTP_YOTI_IDV_VALID_N         3
+
+#define NGX_HTTP_YOTI_IDV_FP_LEN          16
+
+
+typedef struct {
+    ngx_str_t                      name;        /* as configured, for logs */
+    ngx_str_t                      host;        /* IP or unix path, NUL */
+    int                            port;        /* 0: unix socket */
+    ngx_uint_t                     db;
+    ngx_str_t                      password;
+    ngx_msec_t                     connect_timeout;
+    ngx_msec_t                     timeout;
+} ngx_http_yoti_idv_redis_conf_t;
+
+
+typedef struct {
+    ngx_http_yoti_idv_redis_conf_t  *redis;     /* NULL: no Redis */
+    ngx_str_t                        prefix;
+    time_t                           valid[NGX_HTTP_YOTI_IDV_VALID_N];
+} ngx_http_yoti_idv_main_conf_t;
 
 
 typedef struct {
@@ -37,6 +65,9 @@ typedef struct {
     ngx_http_complex_value_t      *session_id;
 
     ngx_array_t                   *requires;    /* ngx_yoti_idv_req_t */
+
+    /* the policy's fingerprint in cache keys, see merge_loc_conf() */
+    u_char                         fingerprint[NGX_HTTP_YOTI_IDV_FP_LEN];
 
     ngx_uint_t                     pending_status;
     ngx_uint_t                     error_status;
@@ -75,11 +106,30 @@ typedef enum {
 } ngx_http_yoti_idv_fetch_failure_e;
 
 
+typedef enum {
+    NGX_HTTP_YOTI_IDV_CACHE_NONE = 0,
+    NGX_HTTP_YOTI_IDV_CACHE_BYPASS,
+    NGX_HTTP_YOTI_IDV_CACHE_MISS,
+    NGX_HTTP_YOTI_IDV_CACHE_HIT
+} ngx_http_yoti_idv_cache_e;
+
+
 typedef struct {
     ngx_http_request_t            *request;     /* the owner, see get_ctx() */
 
     ngx_str_t                      user_id;
-    ngx_str_t                      session_id;
+    ngx_str_t                      var_session_id;  /* from the variable */
+    ngx_str_t                      session_id;      /* the one asked for */
+
+    /* the Redis lookup: mapping and cached verdict in one round trip */
+    ngx_http_yoti_idv_loc_conf_t  *lookup_ylcf;
+    ngx_http_yoti_idv_redis_token_t  *token;
+    ngx_event_t                    redis_timer;
+    ngx_event_t                    redis_wake;
+    ngx_str_t                      mapping;     /* the mapping's value */
+    ngx_str_t                      cached;      /* the cached verdict */
+    const char                    *redis_error; /* "redis:..." reason */
+    ngx_http_yoti_idv_cache_e      cache;
 
     /* the provider's answer, kept for the whole request */
     ngx_int_t                      status;
@@ -90,6 +140,9 @@ typedef struct {
     ngx_http_yoti_idv_loc_conf_t  *ylcf;
     ngx_yoti_idv_result_t          result;
 
+    unsigned                       looking_up:1;
+    unsigned                       looked_up:1;
+    unsigned                       has_mapping:1;
     unsigned                       fetching:1;
     unsigned                       fetched:1;
     unsigned                       done:1;
@@ -101,6 +154,15 @@ ngx_int_t ngx_http_yoti_idv_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_yoti_idv_fetch(ngx_http_request_t *r,
     ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_ctx_t *ctx);
 ngx_int_t ngx_http_yoti_idv_add_variables(ngx_conf_t *cf);
+
+ngx_int_t ngx_http_yoti_idv_redis_lookup(ngx_http_request_t *r,
+    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_loc_conf_t *ylcf,
+    ngx_http_yoti_idv_ctx_t *ctx);
+void ngx_http_yoti_idv_redis_store(ngx_http_request_t *r,
+    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_loc_conf_t *ylcf,
+    ngx_http_yoti_idv_ctx_t *ctx);
+void ngx_http_yoti_idv_redis_detach(ngx_http_yoti_idv_ctx_t *ctx);
+void ngx_http_yoti_idv_redis_exit_process(ngx_cycle_t *cycle);
 
 
 extern ngx_module_t                        ngx_http_yoti_idv_module;

@@ -14,6 +14,7 @@ static ngx_int_t ngx_http_yoti_idv_variable(ngx_http_request_t *r,
 #define NGX_HTTP_YOTI_IDV_VAR_VERDICT     0
 #define NGX_HTTP_YOTI_IDV_VAR_REASON      1
 #define NGX_HTTP_YOTI_IDV_VAR_SESSION_ID  2
+#define NGX_HTTP_YOTI_IDV_VAR_CACHE       3
 
 
 static ngx_http_variable_t  ngx_http_yoti_idv_vars[] = {
@@ -26,6 +27,9 @@ static ngx_http_variable_t  ngx_http_yoti_idv_vars[] = {
 
     { ngx_string("yoti_idv_session_id"), NULL, ngx_http_yoti_idv_variable,
       NGX_HTTP_YOTI_IDV_VAR_SESSION_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yoti_idv_cache"), NULL, ngx_http_yoti_idv_variable,
+      NGX_HTTP_YOTI_IDV_VAR_CACHE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -57,6 +61,8 @@ ngx_http_yoti_idv_variable(ngx_http_request_t *r,
     const char               *s;
     ngx_http_yoti_idv_ctx_t  *ctx;
 
+    static const char        *cache[] = { NULL, "BYPASS", "MISS", "HIT" };
+
     ctx = ngx_http_yoti_idv_get_ctx(r);
 
     /* the verdict belongs to the request, not to the module's subrequest */
@@ -81,6 +87,17 @@ ngx_http_yoti_idv_variable(ngx_http_request_t *r,
     case NGX_HTTP_YOTI_IDV_VAR_REASON:
         v->data = (u_char *) ctx->result.reason;
         v->len = ngx_strlen(ctx->result.reason);
+        break;
+
+    case NGX_HTTP_YOTI_IDV_VAR_CACHE:
+
+        if (cache[ctx->cache] == NULL) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        v->data = (u_char *) cache[ctx->cache];
+        v->len = ngx_strlen(cache[ctx->cache]);
         break;
 
     default: /* NGX_HTTP_YOTI_IDV_VAR_SESSION_ID */

@@ -135,7 +135,7 @@ MII
     }
 --- must_die
 --- error_log
-"yoti_idv" is on but "yoti_idv_session_id" is not set
+"yoti_idv" is on but neither "yoti_idv_session_id" nor "yoti_idv_redis" says where the session id comes from
 
 
 
@@ -201,7 +201,7 @@ duplicate "yoti_idv_require" for "LIVENESS"
 --- config
 --- must_die
 --- error_log
-"yoti_idv_api" must be a plain location prefix without arguments or variables
+"yoti_idv_api" must be the prefix of an internal location, without arguments, variables or spaces
 
 
 
@@ -215,7 +215,17 @@ duplicate "yoti_idv_require" for "LIVENESS"
 
 
 
-=== TEST 20: an empty SDK id
+=== TEST 20: the root is not an API prefix
+--- http_config
+    yoti_idv_api  /;
+--- config
+--- must_die
+--- error_log
+"yoti_idv_api" must be the prefix of an internal location, without arguments, variables or spaces, not "/"
+
+
+
+=== TEST 21: an empty SDK id
 --- http_config
     yoti_idv_sdk_id  "";
 --- config
@@ -225,7 +235,7 @@ duplicate "yoti_idv_require" for "LIVENESS"
 
 
 
-=== TEST 21: a duplicate key directive
+=== TEST 22: a duplicate key directive
 --- http_config
     yoti_idv_pem_key  $TEST_NGINX_KEYS/test-key-pkcs1.pem;
     yoti_idv_pem_key  $TEST_NGINX_KEYS/test-key-pkcs8.pem;
@@ -236,7 +246,7 @@ duplicate "yoti_idv_require" for "LIVENESS"
 
 
 
-=== TEST 22: a complete configuration loads and a server level "on" is inherited
+=== TEST 23: a complete configuration loads and a server level "on" is inherited
 --- http_config
     yoti_idv_sdk_id   test-sdk-id;
     yoti_idv_pem_key  $TEST_NGINX_KEYS/test-key-pkcs1.pem;

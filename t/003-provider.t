@@ -304,7 +304,32 @@ subrequest_output_buffer_size
 
 
 
-=== TEST 20: checks that are not an array
+=== TEST 20: an error page larger than the buffer still gives the status
+--- more_headers
+X-User-Id: alice
+X-Session-Id: bigerror-500-x
+--- error_code: 503
+--- response_headers
+X-IDV-Verdict: ERROR
+X-IDV-Reason: provider:500
+--- error_log
+provider:500
+
+
+
+=== TEST 21: ...and a denial for a large 404 page
+--- more_headers
+X-User-Id: alice
+X-Session-Id: bigerror-404-x
+--- error_code: 403
+--- response_headers
+X-IDV-Reason: no_session
+--- error_log
+too big subrequest response
+
+
+
+=== TEST 22: checks that are not an array
 --- more_headers
 X-User-Id: alice
 X-Session-Id: bad-type-checks
@@ -316,7 +341,7 @@ provider:bad_type
 
 
 
-=== TEST 21: a state that is not a string
+=== TEST 23: a state that is not a string
 --- more_headers
 X-User-Id: alice
 X-Session-Id: bad-type-state
@@ -328,7 +353,7 @@ provider:bad_type
 
 
 
-=== TEST 22: a check that is not an object
+=== TEST 24: a check that is not an object
 --- more_headers
 X-User-Id: alice
 X-Session-Id: bad-type-check-item
@@ -340,7 +365,7 @@ provider:bad_type
 
 
 
-=== TEST 23: a document that is not an object
+=== TEST 25: a document that is not an object
 --- more_headers
 X-User-Id: alice
 X-Session-Id: not-an-object
@@ -352,7 +377,7 @@ provider:bad_type
 
 
 
-=== TEST 24: a user_tracking_id that is not a string is never a match
+=== TEST 26: a user_tracking_id that is not a string is never a match
 --- more_headers
 X-User-Id: 42
 X-Session-Id: bad-type-user-tracking
@@ -362,7 +387,7 @@ X-IDV-Reason: user_mismatch
 
 
 
-=== TEST 25: a result for another session than the one asked for
+=== TEST 27: a result for another session than the one asked for
 --- more_headers
 X-User-Id: alice
 X-Session-Id: session-id-mismatch
@@ -374,7 +399,7 @@ provider:session_mismatch
 
 
 
-=== TEST 26: yoti_idv_error_status
+=== TEST 28: yoti_idv_error_status
 --- config
     location /members/ {
         yoti_idv on;
@@ -395,7 +420,7 @@ provider:502
 
 
 
-=== TEST 27: error_page can send an error to a friendly page with the reason
+=== TEST 29: error_page can send an error to a friendly page with the reason
 --- config
     location /members/ {
         yoti_idv on;

@@ -216,7 +216,7 @@ X-Session-Id: verified-alice
 
 
 
-=== TEST 14: satisfy any lets another access module allow
+=== TEST 14: satisfy any: an access module that allows first spares the provider
 --- config
     location /members/ {
         satisfy any;
@@ -232,4 +232,41 @@ X-Session-Id: verified-alice
 --- more_headers
 X-User-Id: alice
 --- response_body_like eval
-qr/^app: (DENY)? \n\z/
+qr/^app:  \n\z/
+
+
+
+=== TEST 15: the gate runs after allow/deny: a denied client costs no provider call
+--- config
+    location /members/ {
+        deny all;
+        yoti_idv on;
+        yoti_idv_user_id $http_x_user_id;
+        yoti_idv_session_id $http_x_session_id;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
+    }
+--- request eval
+["GET /__mock/reset", "GET /members/", "GET /__mock/count"]
+--- more_headers
+X-User-Id: alice
+X-Session-Id: verified-alice
+--- error_code eval
+[200, 403, 200]
+--- response_body_like eval
+[qr/.*/s, qr/403 Forbidden/, qr/^0\n\z/]
+--- no_error_log
+[alert]
+yoti_idv:
+
+
+
+=== TEST 16: a denial without a user does not log the unchecked session id
+--- log_level: info
+--- more_headers
+X-Session-Id: ../evil id
+--- error_code: 403
+--- error_log
+yoti_idv: request denied: no_user
+--- no_error_log
+evil
+[error]

@@ -64,6 +64,7 @@ SESSION_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 NONCE_RE = re.compile(
     r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 TIMESTAMP_RE = re.compile(r"^[0-9]{1,16}$")
+BIGERROR_ID_RE = re.compile(r"^bigerror-(\d{3})(?:-.*)?$")
 STATUS_ID_RE = re.compile(r"^status-([0-9]{3})(?:-.*)?$")
 SLOW_ID_RE = re.compile(r"^slow-([0-9]{1,6})-(.+)$")
 
@@ -472,6 +473,17 @@ class Handler(BaseHTTPRequestHandler):
             ms = min(int(m.group(1)), MAX_SLOW_MS)
             time.sleep(ms / 1000.0)
             self._respond(m.group(2), requested)
+            return
+
+        m = BIGERROR_ID_RE.match(sid)
+        if m and 400 <= int(m.group(1)) <= 599:
+            # an HTML error page from something in front of the provider,
+            # larger than any subrequest buffer
+            page = (b"<html><body>" + b"<p>upstream error</p>" * 5000
+                    + b"</body></html>")
+            self._send(int(m.group(1)), page, ctype="text/html")
+            self._log_outcome("%s big error page (%d bytes)"
+                              % (m.group(1), len(page)))
             return
 
         m = STATUS_ID_RE.match(sid)
