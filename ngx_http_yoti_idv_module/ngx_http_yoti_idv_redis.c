@@ -48,6 +48,7 @@ typedef struct {
     const char                       *error;     /* why it went down */
 
     unsigned                          connected:1;
+    unsigned                          setup_failed:1;
 } ngx_http_yoti_idv_redis_t;
 
 
@@ -248,6 +249,12 @@ ngx_http_yoti_idv_redis_lookup_reply(redisAsyncContext *ac, void *reply,
     if (rep == NULL) {
         ctx->redis_error = ngx_http_yoti_idv_redis.error
                            ? ngx_http_yoti_idv_redis.error : "redis:closed";
+        goto done;
+    }
+
+    if (ngx_http_yoti_idv_redis.setup_failed) {
+        /* sent behind a failed AUTH or SELECT: perhaps from another db */
+        ctx->redis_error = ngx_http_yoti_idv_redis.error;
         goto done;
     }
 
@@ -574,6 +581,7 @@ ngx_http_yoti_idv_redis_get(ngx_log_t *log,
     rd->ac = ac;
     rd->conn = c;
     rd->connected = 0;
+    rd->setup_failed = 0;
 
     redisAsyncSetConnectCallback(ac, ngx_http_yoti_idv_redis_connected);
     redisAsyncSetDisconnectCallback(ac, ngx_http_yoti_idv_redis_disconnected);
@@ -654,6 +662,7 @@ ngx_http_yoti_idv_redis_setup_reply(redisAsyncContext *ac, void *reply,
 
     ngx_http_yoti_idv_redis.error = (cmd[0] == 'A') ? "redis:auth"
                                                     : "redis:select";
+    ngx_http_yoti_idv_redis.setup_failed = 1;
 
     /* replies queued behind fail too, and the backoff spares the server */
     redisAsyncDisconnect(ac);

@@ -335,6 +335,17 @@ class Handler(BaseHTTPRequestHandler):
         elif what == "rejections" and self.command == "GET":
             with state.lock:
                 text = "".join(line + "\n" for line in state.rejections)
+        elif what.startswith("sleep/") and self.command == "GET":
+            # lets a test's request list wait for something to happen
+            try:
+                ms = min(int(what[len("sleep/"):]), MAX_SLOW_MS)
+            except ValueError:
+                ms = -1
+            if ms < 0:
+                status, text = 400, "bad sleep\n"
+            else:
+                time.sleep(ms / 1000.0)
+                text = "slept %d\n" % ms
         elif what == "reset" and self.command in ("GET", "POST"):
             state.reset()
             text = "ok\n"
