@@ -272,3 +272,158 @@ X-User-Id: alice
 X-Session-Id: face-check-ffs-reject
 --- response_body
 app: ALLOW face-check-ffs-reject
+
+
+
+=== TEST 24: yoti_idv_redis: an unknown parameter (a password is never echoed)
+--- http_config
+    yoti_idv_redis 127.0.0.1:6379 passwd=hunter2;
+--- config
+--- must_die
+--- error_log
+invalid parameter "passwd=" in "yoti_idv_redis"
+--- no_error_log
+hunter2
+
+
+
+=== TEST 25: yoti_idv_redis: a db that is not a number
+--- http_config
+    yoti_idv_redis 127.0.0.1:6379 db=one;
+--- config
+--- must_die
+--- error_log
+invalid parameter "db=" in "yoti_idv_redis"
+
+
+
+=== TEST 26: yoti_idv_redis: a zero timeout
+--- http_config
+    yoti_idv_redis 127.0.0.1:6379 timeout=0;
+--- config
+--- must_die
+--- error_log
+invalid parameter "timeout=" in "yoti_idv_redis"
+
+
+
+=== TEST 27: yoti_idv_redis: an empty password
+--- http_config
+    yoti_idv_redis 127.0.0.1:6379 password=;
+--- config
+--- must_die
+--- error_log
+invalid parameter "password=" in "yoti_idv_redis"
+
+
+
+=== TEST 28: yoti_idv_redis: a bad address
+--- http_config
+    yoti_idv_redis 127.0.0.1:99999;
+--- config
+--- must_die
+--- error_log
+invalid port in "yoti_idv_redis" "127.0.0.1:99999"
+
+
+
+=== TEST 29: yoti_idv_redis: a name that does not resolve fails at nginx -t, not in a worker
+--- http_config
+    yoti_idv_redis no-such-host.invalid:6379;
+--- config
+--- must_die
+--- error_log
+in "yoti_idv_redis" "no-such-host.invalid:6379"
+
+
+
+=== TEST 30: yoti_idv_redis: a unix socket without a path
+--- http_config
+    yoti_idv_redis unix:;
+--- config
+--- must_die
+--- error_log
+no path in "yoti_idv_redis" "unix:"
+
+
+
+=== TEST 31: yoti_idv_redis is for the http level
+--- config
+    yoti_idv_redis 127.0.0.1:6379;
+--- must_die
+--- error_log
+"yoti_idv_redis" directive is not allowed here
+
+
+
+=== TEST 32: yoti_idv_redis twice
+--- http_config
+    yoti_idv_redis 127.0.0.1:6379;
+    yoti_idv_redis 127.0.0.1:6380;
+--- config
+--- must_die
+--- error_log
+"yoti_idv_redis" directive is duplicate
+
+
+
+=== TEST 33: yoti_idv_cache_valid: an unknown verdict
+--- http_config
+    yoti_idv_cache_valid ERROR 1m;
+--- config
+--- must_die
+--- error_log
+invalid verdict "ERROR" in "yoti_idv_cache_valid": APPROVE, REJECT or PENDING expected
+
+
+
+=== TEST 34: yoti_idv_cache_valid: a bad time
+--- http_config
+    yoti_idv_cache_valid APPROVE soon;
+--- config
+--- must_die
+--- error_log
+invalid time "soon" in "yoti_idv_cache_valid"
+
+
+
+=== TEST 35: a complete Redis configuration loads, without yoti_idv_session_id
+--- http_config
+    yoti_idv_sdk_id   test-sdk-id;
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/test-key-pkcs1.pem;
+    yoti_idv_api      /_yoti_idv;
+    yoti_idv_redis    localhost:1 db=2 password=x connect_timeout=100ms timeout=200ms;
+    yoti_idv_redis_prefix app:;
+    yoti_idv_cache_valid APPROVE 10m;
+    yoti_idv_cache_valid ALLOW 5m;
+--- config
+--- must_die
+--- error_log
+"yoti_idv_cache_valid" directive is duplicate
+
+
+
+=== TEST 36: ...and without the duplicate it starts
+--- http_config
+    yoti_idv_sdk_id   test-sdk-id;
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/test-key-pkcs1.pem;
+    yoti_idv_api      /_yoti_idv;
+    yoti_idv_redis    localhost:1 db=2 password=x connect_timeout=100ms timeout=200ms;
+    yoti_idv_redis_prefix app:;
+    yoti_idv_cache_valid APPROVE 10m;
+    yoti_idv_cache_valid REJECT 1m;
+    yoti_idv_cache_valid PENDING 15s;
+--- config
+    location /members/ {
+        yoti_idv on;
+        yoti_idv_user_id $http_x_user_id;
+        add_header X-IDV-Reason $yoti_idv_reason always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
+    }
+--- more_headers
+X-User-Id: alice
+--- error_code: 503
+--- response_headers
+X-IDV-Reason: redis:connect
+--- error_log
+cannot connect to redis at "localhost:1"
