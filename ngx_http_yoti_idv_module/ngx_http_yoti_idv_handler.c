@@ -166,6 +166,8 @@ ngx_http_yoti_idv_looked_up(ngx_http_request_t *r,
         return ngx_http_yoti_idv_finish(r, ylcf, ctx);
     }
 
+    ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_MISS;
+
     if (ctx->has_mapping) {
 
         if (ctx->mapping.data == NULL) {
@@ -196,8 +198,6 @@ ngx_http_yoti_idv_looked_up(ngx_http_request_t *r,
         ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_HIT;
         return ngx_http_yoti_idv_finish(r, ylcf, ctx);
     }
-
-    ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_MISS;
 
     return ngx_http_yoti_idv_fetch(r, ylcf, ctx);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: nginx with the module in front of a small app, a local mock
-# of the Yoti IDV API, a few users, and what nginx answers each of them.
+# of the Yoti IDV API, a private Redis holding which session belongs to
+# which user, a few users, and what nginx answers each of them.
 #
 #   util/demo.sh MODULE_SO NGINX_BINARY
 #
@@ -59,6 +60,11 @@ for fixture, sid, user in [
         json.dump(session, f, indent=2)
 EOF
 
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' \
+    --appendonly no --dir "$work" --logfile "$work/logs/redis.log" &
+pids+=($!)
+
 mock_port=$(free_port)
 python3 "$top/t/mock/idv_mock.py" --port "$mock_port" \
     --public-key "$top/t/keys/test-key-public.pem" --sdk-id demo-sdk-id \
@@ -89,6 +95,11 @@ http {
     yoti_idv_pem_key  $top/t/keys/test-key-pkcs1.pem;
     yoti_idv_api      /_yoti_idv;
 
+    # the app writes yoti_idv:user:<user id> -> <session id> when it creates
+    # a session; verdicts are cached here too, for every nginx node
+    yoti_idv_redis        127.0.0.1:$redis_port connect_timeout=200ms timeout=500ms;
+    yoti_idv_cache_valid  APPROVE 10m;
+
     upstream app {
         server 127.0.0.1:$port;
     }
@@ -110,12 +121,12 @@ http {
         location /members/ {
             yoti_idv             on;
             yoti_idv_user_id     \$http_x_user_id;
-            yoti_idv_session_id  \$cookie_idv_session;
             yoti_idv_require     LIVENESS;
             yoti_idv_require     FACE_COMPARISON;
 
             add_header X-IDV-Verdict \$yoti_idv_verdict always;
             add_header X-IDV-Reason \$yoti_idv_reason always;
+            add_header X-IDV-Cache \$yoti_idv_cache always;
 
             proxy_set_header X-IDV-Verdict \$yoti_idv_verdict;
             proxy_pass http://app/app;
@@ -134,42 +145,54 @@ mkdir -p "$work/tmp"
 "$nginx" -p "$work" -c "$work/nginx.conf" &
 pids+=($!)
 
+wait_port "$redis_port"
 wait_port "$mock_port"
 wait_port "$port"
 
-ask() {
-    local title=$1 user=$2 session=$3 out status verdict reason body
+# what the app wrote when it created each user's session
+alice_session=3f2b9c1e-6a4d-4e8b-9c0a-1d2e3f4a5b6c
+redis-cli -p "$redis_port" SET yoti_idv:user:alice "$alice_session" > /dev/null
+redis-cli -p "$redis_port" SET yoti_idv:user:carol \
+    7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f > /dev/null
+redis-cli -p "$redis_port" SET yoti_idv:user:dave \
+    9e8d7c6b-5a4f-4e3d-a2c1-b0a9f8e7d6c5 > /dev/null
+# mallory got hold of alice's session id
+redis-cli -p "$redis_port" SET yoti_idv:user:mallory "$alice_session" > /dev/null
 
-    out=$(curl -s -i -H "X-User-Id: $user" -H "Cookie: idv_session=$session" \
-          "http://127.0.0.1:$port/members/")
+ask() {
+    local title=$1 user=$2 out status verdict reason cache body
+
+    out=$(curl -s -i -H "X-User-Id: $user" "http://127.0.0.1:$port/members/")
     status=$(printf '%s\n' "$out" | sed -n '1s/^HTTP\/[0-9.]* \([0-9]*\).*/\1/p')
     verdict=$(printf '%s\n' "$out" | tr -d '\r' | sed -n 's/^X-IDV-Verdict: //p')
     reason=$(printf '%s\n' "$out" | tr -d '\r' | sed -n 's/^X-IDV-Reason: //p')
+    cache=$(printf '%s\n' "$out" | tr -d '\r' | sed -n 's/^X-IDV-Cache: //p')
     body=$(printf '%s\n' "$out" | tr -d '\r' | sed '1,/^$/d' | sed -n '1p')
 
     printf '\n%s\n' "$title"
-    printf '  GET /members/  X-User-Id: %s  Cookie: idv_session=%s\n' \
-           "$user" "$session"
-    printf '  -> %s  verdict=%s reason=%s\n' "$status" "$verdict" "$reason"
+    printf '  GET /members/  X-User-Id: %s  (redis: yoti_idv:user:%s -> %s)\n' \
+           "$user" "$user" \
+           "$(redis-cli -p "$redis_port" GET "yoti_idv:user:$user")"
+    printf '  -> %s  verdict=%s reason=%s cache=%s\n' \
+           "$status" "$verdict" "$reason" "$cache"
     case "$status" in
         200) printf '     %s\n' "$body" ;;
     esac
 }
 
 echo "nginx on 127.0.0.1:$port gates /members/ on LIVENESS + FACE_COMPARISON;"
-echo "the mock IDV API on 127.0.0.1:$mock_port checks every signature."
+echo "the mock IDV API on 127.0.0.1:$mock_port checks every signature;"
+echo "redis on 127.0.0.1:$redis_port maps users to sessions and caches verdicts."
 
-ask "1. alice, verified (liveness and face comparison approved): allowed" \
-    alice 3f2b9c1e-6a4d-4e8b-9c0a-1d2e3f4a5b6c
-ask "2. carol, whose face comparison was rejected: denied" \
-    carol 7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f
-ask "3. dave, whose session is still ONGOING: pending" \
-    dave 9e8d7c6b-5a4f-4e3d-a2c1-b0a9f8e7d6c5
-ask "4. mallory, presenting alice's verified session: denied" \
-    mallory 3f2b9c1e-6a4d-4e8b-9c0a-1d2e3f4a5b6c
+ask "1. alice, verified (liveness and face comparison approved): allowed" alice
+ask "2. alice again: the verdict comes from Redis, no call to the IDV API" alice
+ask "3. carol, whose face comparison was rejected: denied" carol
+ask "4. dave, whose session is still ONGOING: pending" dave
+ask "5. mallory, whose mapping points at alice's verified session: denied" mallory
+ask "6. erin, who has no session yet: denied" erin
 
 echo
 echo "nginx's error log (info) for these requests:"
 grep -o 'yoti_idv: .*' "$work/logs/error.log" | sed 's/, client: .*//; s/^/  /'
 echo
-echo "the mock IDV API saw $(curl -s "http://127.0.0.1:$mock_port/__mock/count" | tr -d '\n') signed requests; stopping."
+echo "the mock IDV API saw $(curl -s "http://127.0.0.1:$mock_port/__mock/count" | tr -d '\n') signed requests for 6 answers; stopping."
