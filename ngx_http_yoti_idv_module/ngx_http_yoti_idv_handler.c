@@ -12,6 +12,8 @@ static ngx_int_t ngx_http_yoti_idv_looked_up(ngx_http_request_t *r,
     ngx_http_yoti_idv_ctx_t *ctx);
 static ngx_int_t ngx_http_yoti_idv_parse_cached(ngx_http_request_t *r,
     ngx_http_yoti_idv_ctx_t *ctx);
+static ngx_int_t ngx_http_yoti_idv_cache_key(ngx_http_request_t *r,
+    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_ctx_t *ctx);
 static ngx_http_yoti_idv_ctx_t *ngx_http_yoti_idv_create_ctx(
     ngx_http_request_t *r);
 static void ngx_http_yoti_idv_ctx_cleanup(void *data);
@@ -57,7 +59,7 @@ ngx_http_yoti_idv_handler(ngx_http_request_t *r)
             return NGX_ERROR;
         }
 
-    } else if (ctx->fetching || ctx->looking_up) {
+    } else if (ctx->fetching || ctx->looking_up || ctx->shm_waiting) {
         return NGX_AGAIN;
     }
 
@@ -94,6 +96,8 @@ ngx_http_yoti_idv_handler(ngx_http_request_t *r)
         ctx->has_mapping = (ylcf->session_id == NULL);
         ngx_str_null(&ctx->session_id);
         ctx->lookup_ylcf = NULL;
+        ctx->shm_ylcf = NULL;
+        ctx->shm_hit = 0;
         ctx->looked_up = 0;
         ctx->fetched = 0;
         ctx->done = 0;
@@ -132,8 +136,33 @@ ngx_http_yoti_idv_handler(ngx_http_request_t *r)
         return ngx_http_yoti_idv_evaluate(r, ylcf, ctx);
     }
 
+    if ((ymcf->zone || ymcf->redis) && ctx->shm_ylcf != ylcf) {
+        ctx->shm_ylcf = ylcf;
+        ctx->shm_hit = 0;
+
+        if (ngx_http_yoti_idv_cache_key(r, ylcf, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ymcf->zone) {
+            rc = ngx_http_yoti_idv_shm_lookup(r, ymcf->zone, ctx);
+
+            if (rc == NGX_AGAIN) {
+                return NGX_AGAIN;
+            }
+
+            ctx->shm_hit = (rc == NGX_OK);
+        }
+    }
+
+    if (ctx->shm_hit) {
+        ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_HIT;
+        return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+    }
+
     if (ymcf->redis == NULL) {
-        ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_BYPASS;
+        ctx->cache = ymcf->zone ? NGX_HTTP_YOTI_IDV_CACHE_MISS
+                                : NGX_HTTP_YOTI_IDV_CACHE_BYPASS;
         return ngx_http_yoti_idv_fetch(r, ylcf, ctx);
     }
 
@@ -146,6 +175,43 @@ ngx_http_yoti_idv_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_yoti_idv_looked_up(r, ymcf, ylcf, ctx);
+}
+
+
+/*
+ * what a cached verdict is for: the policy, and the user (whose value
+ * names the session) or, for an unbound policy, the session
+ */
+
+static ngx_int_t
+ngx_http_yoti_idv_cache_key(ngx_http_request_t *r,
+    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_ctx_t *ctx)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_YOTI_IDV_FP_LEN + sizeof(":session:")
+                             + ngx_max(ctx->user_id.len,
+                                       ctx->session_id.len));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->cache_key.data = p;
+
+    p = ngx_cpymem(p, ylcf->fingerprint, NGX_HTTP_YOTI_IDV_FP_LEN);
+
+    if (ctx->has_mapping || ylcf->bind_user) {
+        p = ngx_cpymem(p, ":user:", sizeof(":user:") - 1);
+        p = ngx_cpymem(p, ctx->user_id.data, ctx->user_id.len);
+
+    } else {
+        p = ngx_cpymem(p, ":session:", sizeof(":session:") - 1);
+        p = ngx_cpymem(p, ctx->session_id.data, ctx->session_id.len);
+    }
+
+    ctx->cache_key.len = p - ctx->cache_key.data;
+
+    return NGX_OK;
 }
 
 
@@ -364,6 +430,9 @@ ngx_http_yoti_idv_ctx_cleanup(void *data)
 
     /* a Redis reply or timer must not find the request once it is gone */
     ngx_http_yoti_idv_redis_detach(ctx);
+
+    /* nor may a burst wait for a fetch that will not come */
+    ngx_http_yoti_idv_shm_release(ctx);
 }
 
 
@@ -446,7 +515,8 @@ static ngx_int_t
 ngx_http_yoti_idv_finish(ngx_http_request_t *r,
     ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_ctx_t *ctx)
 {
-    ngx_yoti_idv_result_t  *res;
+    ngx_yoti_idv_result_t          *res;
+    ngx_http_yoti_idv_main_conf_t  *ymcf;
 
     res = &ctx->result;
 
@@ -454,10 +524,28 @@ ngx_http_yoti_idv_finish(ngx_http_request_t *r,
         ctx->done = 1;
         ctx->ylcf = ylcf;
 
-        if (ctx->cache == NGX_HTTP_YOTI_IDV_CACHE_MISS && ctx->fetched) {
-            ngx_http_yoti_idv_redis_store(r,
-                ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module),
-                ylcf, ctx);
+        ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
+
+        if (ymcf->redis && ctx->cache == NGX_HTTP_YOTI_IDV_CACHE_MISS
+            && ctx->fetched)
+        {
+            ngx_http_yoti_idv_redis_store(r, ymcf, ylcf, ctx);
+        }
+
+        /*
+         * the burst waiting on this request takes what it got; a verdict
+         * made without the provider (no mapping) is not worth sharing
+         */
+
+        if (ctx->shm_owner) {
+            if (ctx->fetched || ctx->cache == NGX_HTTP_YOTI_IDV_CACHE_HIT
+                || res->verdict == NGX_YOTI_IDV_ERROR)
+            {
+                ngx_http_yoti_idv_shm_store(r, ymcf, ctx);
+
+            } else {
+                ngx_http_yoti_idv_shm_release(ctx);
+            }
         }
 
         /* the subrequest's "while sending to client" is not ours */

@@ -111,6 +111,13 @@ static ngx_command_t  ngx_http_yoti_idv_commands[] = {
       0,
       NULL },
 
+    { ngx_string("yoti_idv_cache_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_http_yoti_idv_cache_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("yoti_idv_redis_prefix"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,

@@ -24,6 +24,7 @@
 
 typedef struct ngx_http_yoti_idv_provider_s  ngx_http_yoti_idv_provider_t;
 typedef struct ngx_http_yoti_idv_redis_token_s  ngx_http_yoti_idv_redis_token_t;
+typedef struct ngx_http_yoti_idv_zone_s  ngx_http_yoti_idv_zone_t;
 
 
 /* yoti_idv_cache_valid, by verdict */
@@ -47,6 +48,7 @@ typedef struct {
 
 
 typedef struct {
+    ngx_http_yoti_idv_zone_t        *zone;      /* NULL: no zone */
     ngx_http_yoti_idv_redis_conf_t  *redis;     /* NULL: no Redis */
     ngx_str_t                        prefix;
     time_t                           valid[NGX_HTTP_YOTI_IDV_VALID_N];
@@ -121,6 +123,16 @@ typedef struct {
     ngx_str_t                      var_session_id;  /* from the variable */
     ngx_str_t                      session_id;      /* the one asked for */
 
+    /* "<fingerprint>:user:<user id>" or "<fingerprint>:session:<id>" */
+    ngx_str_t                      cache_key;
+
+    /* the shared-memory zone: a verdict, or the burst's one fetch */
+    ngx_http_yoti_idv_loc_conf_t  *shm_ylcf;
+    ngx_http_yoti_idv_zone_t      *zone;
+    ngx_event_t                    shm_timer;
+    ngx_msec_t                     shm_since;
+    ngx_msec_t                     shm_poll;
+
     /* the Redis lookup: mapping and cached verdict in one round trip */
     ngx_http_yoti_idv_loc_conf_t  *lookup_ylcf;
     ngx_http_yoti_idv_redis_token_t  *token;
@@ -140,6 +152,9 @@ typedef struct {
     ngx_http_yoti_idv_loc_conf_t  *ylcf;
     ngx_yoti_idv_result_t          result;
 
+    unsigned                       shm_owner:1;
+    unsigned                       shm_waiting:1;
+    unsigned                       shm_hit:1;
     unsigned                       looking_up:1;
     unsigned                       looked_up:1;
     unsigned                       has_mapping:1;
@@ -163,6 +178,14 @@ void ngx_http_yoti_idv_redis_store(ngx_http_request_t *r,
     ngx_http_yoti_idv_ctx_t *ctx);
 void ngx_http_yoti_idv_redis_detach(ngx_http_yoti_idv_ctx_t *ctx);
 void ngx_http_yoti_idv_redis_exit_process(ngx_cycle_t *cycle);
+
+char *ngx_http_yoti_idv_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_yoti_idv_shm_lookup(ngx_http_request_t *r,
+    ngx_http_yoti_idv_zone_t *zone, ngx_http_yoti_idv_ctx_t *ctx);
+void ngx_http_yoti_idv_shm_store(ngx_http_request_t *r,
+    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_ctx_t *ctx);
+void ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_ctx_t *ctx);
 
 
 extern ngx_module_t                        ngx_http_yoti_idv_module;

@@ -24,12 +24,6 @@
 #define NGX_HTTP_YOTI_IDV_REDIS_BACKOFF_MIN  50
 #define NGX_HTTP_YOTI_IDV_REDIS_BACKOFF_MAX  1000
 
-/* "<prefix>verdict:<fingerprint>:session:<id>" and the like */
-#define NGX_HTTP_YOTI_IDV_KEY_EXTRA                                          \
-    (sizeof("verdict:") - 1 + NGX_HTTP_YOTI_IDV_FP_LEN                       \
-     + sizeof(":session:") - 1)
-
-
 struct ngx_http_yoti_idv_redis_token_s {
     ngx_http_yoti_idv_ctx_t       *ctx;         /* NULL: nobody waits */
 };
@@ -79,8 +73,7 @@ static void ngx_http_yoti_idv_redis_wake(ngx_event_t *ev);
 static ngx_int_t ngx_http_yoti_idv_redis_copy(ngx_http_request_t *r,
     redisReply *reply, ngx_str_t *s);
 static u_char *ngx_http_yoti_idv_redis_verdict_key(u_char *p,
-    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_loc_conf_t *ylcf,
-    ngx_http_yoti_idv_ctx_t *ctx);
+    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_ctx_t *ctx);
 
 
 static ngx_http_yoti_idv_redis_t  ngx_http_yoti_idv_redis;
@@ -137,15 +130,13 @@ ngx_http_yoti_idv_redis_lookup(ngx_http_request_t *r,
         len[argc++] = p - mapping;
     }
 
-    verdict = ngx_pnalloc(r->pool, ymcf->prefix.len
-                                   + NGX_HTTP_YOTI_IDV_KEY_EXTRA
-                                   + ngx_max(ctx->user_id.len,
-                                             ctx->session_id.len));
+    verdict = ngx_pnalloc(r->pool, ymcf->prefix.len + sizeof("verdict:") - 1
+                                   + ctx->cache_key.len);
     if (verdict == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_http_yoti_idv_redis_verdict_key(verdict, ymcf, ylcf, ctx);
+    p = ngx_http_yoti_idv_redis_verdict_key(verdict, ymcf, ctx);
 
     argv[argc] = (const char *) verdict;
     len[argc++] = p - verdict;
@@ -194,25 +185,11 @@ ngx_http_yoti_idv_redis_lookup(ngx_http_request_t *r,
 
 static u_char *
 ngx_http_yoti_idv_redis_verdict_key(u_char *p,
-    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_loc_conf_t *ylcf,
-    ngx_http_yoti_idv_ctx_t *ctx)
+    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_ctx_t *ctx)
 {
     p = ngx_cpymem(p, ymcf->prefix.data, ymcf->prefix.len);
     p = ngx_cpymem(p, "verdict:", sizeof("verdict:") - 1);
-    p = ngx_cpymem(p, ylcf->fingerprint, NGX_HTTP_YOTI_IDV_FP_LEN);
-
-    /*
-     * a verdict bound to a user is the user's (its value names the session
-     * it is for); an unbound one is the session's
-     */
-
-    if (ctx->has_mapping || ylcf->bind_user) {
-        p = ngx_cpymem(p, ":user:", sizeof(":user:") - 1);
-        return ngx_cpymem(p, ctx->user_id.data, ctx->user_id.len);
-    }
-
-    p = ngx_cpymem(p, ":session:", sizeof(":session:") - 1);
-    return ngx_cpymem(p, ctx->session_id.data, ctx->session_id.len);
+    return ngx_cpymem(p, ctx->cache_key.data, ctx->cache_key.len);
 }
 
 
@@ -438,14 +415,13 @@ ngx_http_yoti_idv_redis_store(ngx_http_request_t *r,
         return;
     }
 
-    key = ngx_pnalloc(r->pool, ymcf->prefix.len + NGX_HTTP_YOTI_IDV_KEY_EXTRA
-                               + ngx_max(ctx->user_id.len,
-                                         ctx->session_id.len));
+    key = ngx_pnalloc(r->pool, ymcf->prefix.len + sizeof("verdict:") - 1
+                               + ctx->cache_key.len);
     if (key == NULL) {
         return;
     }
 
-    p = ngx_http_yoti_idv_redis_verdict_key(key, ymcf, ylcf, ctx);
+    p = ngx_http_yoti_idv_redis_verdict_key(key, ymcf, ctx);
 
     argv[0] = "SET";
     len[0] = sizeof("SET") - 1;

@@ -36,11 +36,50 @@ package Test::Nginx::Socket;
 #   * The order of `--- response_headers` tests is the file order (the real
 #     one uses hash order); names and counts are the same.
 #   * Sections in @Unsupported, requests given as arrays of packets, and the
-#     HUP/valgrind/stap/check-leak/benchmark/http2/http3 modes are not
+#     HUP/stap/check-leak/benchmark/http2/http3 modes are not
 #     implemented: a block using such a section is a BAIL_OUT, never a pass.
+#   * TEST_NGINX_USE_VALGRIND (see "valgrind mode" below) reports through
+#     TAP, not on stderr: one extra test per block.
+#
+# valgrind mode (TEST_NGINX_USE_VALGRIND set to a true value, e.g. 1):
+#   * nginx runs, still in the foreground as our child, under
+#         valgrind --tool=memcheck --leak-check=full
+#             --errors-for-leak-kinds=definite --show-leak-kinds=definite
+#             --keep-debuginfo=yes --num-callers=30
+#             --log-file=<servroot>/logs/valgrind.%p.log
+#             [--suppressions=t/valgrind.suppress]   (if that file exists)
+#     A value that is not a number adds its words as further valgrind
+#     options (e.g. TEST_NGINX_USE_VALGRIND=--track-origins=yes); the real
+#     module uses such a value instead of its own options.
+#     --keep-debuginfo=yes: nginx dlclose()s dynamic modules before it
+#     exits, and the leak check runs after that; without it the module's
+#     frames in leak stacks would be "???".
+#   * Worker processes: master_process is left as the test file sets it
+#     (off by default: one process).  With master_on() the workers are
+#     fork()ed, and valgrind follows fork() by itself (--trace-children is
+#     about exec(), which nginx does only for a binary upgrade); each
+#     process writes its own valgrind.PID.log, and the master exits only
+#     after its workers have, so after their leak checks.
+#   * Waits scale by TEST_NGINX_VALGRIND_SCALE (default 10, exported so a
+#     .t file can scale its own timelines): the 10 s wait for the pid file,
+#     timeout() and --- timeout.  The graceful stop (SIGQUIT) waits up to
+#     max(60, timeout() * scale) s for valgrind's leak check before SIGKILL.
+#   * nginx is stopped (SIGQUIT) at the end of every block, as the real
+#     module does under valgrind; a block without --- config starts a new
+#     nginx with the previous block's nginx.conf.  The block's
+#     --- shutdown_error_log is then checked at once, and every valgrind
+#     log the block produced is read: one more test,
+#         "<name> - valgrind: no memory errors or definite leaks"
+#     fails, with the log records, on any error record (any record with a
+#     stack: memcheck errors, definite leaks, fatal signals), on an
+#     "ERROR SUMMARY" other than 0, and on a log without one (a process
+#     that was killed or did not finish).  Frames of the module
+#     (ngx_http_yoti_idv_*, ngx_yoti_idv_*) are marked in the diagnostics.
+#     A file with a numeric plan must count these tests; ours use no_plan.
 
 use strict;
 use warnings;
+use feature 'state';
 
 use Test::Base -base;    # a Test::Base subclass, like the real module
 use Test::More ();
@@ -85,6 +124,15 @@ our $Sleep             = $ENV{TEST_NGINX_SLEEP} || 0.015;
 our $CheckAccumErrLog  = $ENV{TEST_NGINX_CHECK_ACCUM_ERR_LOG};
 our $NginxBinary       = $ENV{TEST_NGINX_BINARY} || 'nginx';
 our $LoadModules       = $ENV{TEST_NGINX_LOAD_MODULES} // '';
+our $UseValgrind       = $ENV{TEST_NGINX_USE_VALGRIND};
+our $ValgrindSuppress  = File::Spec->rel2abs('t/valgrind.suppress');
+our $Scale             = 1;    # how much longer every wait is
+if ($UseValgrind) {
+    $ENV{TEST_NGINX_VALGRIND_SCALE} ||= 10;
+    $Scale = $ENV{TEST_NGINX_VALGRIND_SCALE};
+    die "TEST_NGINX_VALGRIND_SCALE must be a positive number\n"
+        unless Scalar::Util::looks_like_number($Scale) && $Scale > 0;
+}
 our $ServerAddr        = '127.0.0.1';
 our $ServerName        = 'localhost';
 our ($NoLongString, $NoRootLocation, $ConfigPreamble) = (0, 0, '');
@@ -111,6 +159,7 @@ my $OwnerPid = $$;        # only this process manages nginx (not forked kids)
 my $NginxPid;             # the foreground nginx we started, while it runs
 my $ErrLogFilePos = 0;    # how much of error.log has been examined
 my ($PrevConfig, $PrevBlock, $RandPorts, $NginxV);
+my %ValgrindLogSeen;      # valgrind logs already reported (valgrind mode)
 
 # ==== Exported functions ================================================
 sub repeat_each { $RepeatEach = shift if @_; $RepeatEach }
@@ -236,6 +285,20 @@ sub _nginx_cmd {
     # -e (nginx >= 1.19.5): early startup errors go to logs/error.log too
     splice @cmd, 1, 0, '-e', $ErrLogFile
         if $NginxV =~ m{nginx/(\d+)\.(\d+)\.(\d+)} && $1 * 1e6 + $2 * 1e3 + $3 >= 1019005;
+    return $UseValgrind ? (_valgrind_cmd(), @cmd) : @cmd;
+}
+
+# valgrind and its options (valgrind mode), the nginx command follows.
+sub _valgrind_cmd {
+    state $version = `valgrind --version 2>/dev/null` // '';
+    bail_out("TEST_NGINX_USE_VALGRIND is set but valgrind cannot be run")
+        unless $version =~ /valgrind/;
+    my @cmd = (qw(valgrind --tool=memcheck --leak-check=full
+                  --errors-for-leak-kinds=definite --show-leak-kinds=definite
+                  --keep-debuginfo=yes --num-callers=30),
+               "--log-file=$LogDir/valgrind.%p.log");
+    push @cmd, "--suppressions=$ValgrindSuppress" if -f $ValgrindSuppress;
+    push @cmd, split ' ', $UseValgrind if $UseValgrind !~ /^\d+$/;
     return @cmd;
 }
 
@@ -258,7 +321,7 @@ sub _spawn_nginx {
     }
     POSIX::setpgid($pid, $pid);    # also here, so there is no race
     $NginxPid = $pid;
-    my $deadline = Time::HiRes::time() + 10;
+    my $deadline = Time::HiRes::time() + 10 * $Scale;
     while (1) {
         if (waitpid($pid, POSIX::WNOHANG()) != 0) {    # -1: SIGCHLD ignored
             undef $NginxPid;
@@ -277,7 +340,8 @@ sub _stop_nginx {
     my $pid = $NginxPid;
     undef $NginxPid;
     kill 'QUIT', $pid;
-    my $deadline = Time::HiRes::time() + $Timeout;
+    my $deadline = Time::HiRes::time() + ($UseValgrind ? List::Util::max(60, $Timeout * $Scale)
+                                                       : $Timeout);
     while (Time::HiRes::time() < $deadline) {
         my $r = waitpid($pid, POSIX::WNOHANG());
         return if $r == $pid || $r == -1;
@@ -307,6 +371,7 @@ END {
 sub _setup_server_root {
     File::Path::remove_tree($ConfDir, $LogDir, $HtmlDir, "$ServRoot/cache",
                             glob("$ServRoot/*_temp"), glob("$ServRoot/*_cache"));
+    %ValgrindLogSeen = ();
     for my $dir ($ServRoot, $LogDir, $HtmlDir, $ConfDir) {
         -d $dir or mkdir $dir or bail_out("Failed to do mkdir $dir: $!\n");
     }
@@ -394,7 +459,7 @@ sub run_tests () {
         $_->($block) for @BlockPreprocessors;
         $block->set_value('name', "$0 " . $block->name);
         run_test($block);
-        $PrevBlock = $block;
+        $PrevBlock = $block unless $UseValgrind;    # checked by run_test then
     }
     _cleanup();
 }
@@ -402,6 +467,12 @@ sub run_tests () {
 sub run_test ($) {
     my $block = shift;
     return if defined $block->SKIP;
+    _run_test($block);
+    _valgrind_end_of_block($block) if $UseValgrind;
+}
+
+sub _run_test {
+    my $block = shift;
     my $name = $block->name;
     for my $sec (@Unsupported) {
         bail_out("$name - --- $sec is not supported by t/compat/Test/Nginx/Socket.pm")
@@ -428,6 +499,9 @@ sub run_test ($) {
     } elsif (!defined $PrevConfig) {
         bail_out("$name - No '--- config' section specified and could not get "
                  . "previous one. Use TEST_NGINX_NO_NGINX_MANAGER ?");
+    } elsif ($UseValgrind) {    # stopped at the end of the previous block
+        _start_nginx($name);
+        Time::HiRes::sleep($Sleep);
     }
     # Without --- config, the previous block's nginx keeps serving (as in
     # the real module).
@@ -485,7 +559,7 @@ sub _run_requests {
     my $name = $block->name;
     my $reqs = _requests_from_block($block);
     bail_out("$name - request empty") unless @$reqs;
-    my $timeout = _parse_time(scalar $block->timeout) // $Timeout;
+    my $timeout = (_parse_time(scalar $block->timeout) // $Timeout) * $Scale;
     my $pipelined = $block->pipelined_requests;
     my $n = $pipelined ? scalar @$pipelined : 0;    # responses still to parse
     my $need_array = $pipelined ? 1 : @$reqs > 1;
@@ -884,6 +958,85 @@ sub _check_shutdown_error_log {
     undef $PrevBlock;
     my $pats = $block->shutdown_error_log // return;
     _expect_lines($block->name, _error_log_data(), $pats, '');
+}
+
+# ==== valgrind mode =====================================================
+# The end of a block: stop nginx, so that valgrind does its leak check,
+# check the block's --- shutdown_error_log, then report its valgrind logs.
+sub _valgrind_end_of_block {
+    my $block = shift;
+    _stop_nginx($block->name);
+    $PrevBlock = $block;
+    _check_shutdown_error_log();
+    _check_valgrind_logs($block);
+}
+
+# a frame of the module, or an allocation made from one
+my $ModuleFrame = qr/\bngx_(?:http_)?yoti_idv_\w+|\bngx_http_yoti_idv_module\.so\b/;
+my $MaxRecords = 10;       # records shown per failing block
+my $MaxRecordLines = 40;
+
+# Every valgrind log the block produced -> one test.  Any record with a
+# stack is a problem (memcheck errors, definite leaks -- the only kind
+# shown --, fatal signals), so are an ERROR SUMMARY other than 0 and a log
+# without one.
+sub _check_valgrind_logs {
+    my $block = shift;
+    my $name = $block->name;
+    my (@problems, @records, $nlogs);
+    for my $file (sort glob "$LogDir/valgrind.*.log") {
+        next if $ValgrindLogSeen{$file}++;
+        $nlogs++;
+        (my $log = $file) =~ s{.*/}{};
+        open my $in, '<', $file or do { push @problems, "$log: cannot read it: $!"; next };
+        my ($summary, @chunk);
+        my $flush = sub {
+            push @records, [$log, [@chunk]] if grep { /^\s+(?:at|by) 0x[0-9A-Fa-f]+:/ } @chunk;
+            @chunk = ();
+        };
+        while (my $line = <$in>) {
+            chomp $line;
+            $line =~ s/^==\d+== ?//;
+            $summary = $1 if $line =~ /^ERROR SUMMARY: (\d+) errors?\b/;
+            if ($line =~ /^\s*$/) {
+                $flush->();
+            } else {
+                push @chunk, $line;
+            }
+        }
+        $flush->();
+        close $in;
+        if (!defined $summary) {
+            push @problems, "$log: no ERROR SUMMARY: the process did not finish (killed? "
+                            . "see \"timeout when waiting\" above)";
+        } elsif ($summary) {
+            push @problems, "$log: ERROR SUMMARY: $summary errors";
+        }
+    }
+    push @problems, "no valgrind log in $LogDir" unless $nlogs;
+    my $ours = grep { grep { /$ModuleFrame/ } @{ $_->[1] } } @records;
+    unshift @problems, scalar(@records) . " valgrind record(s), $ours with frames of the module"
+        if @records;
+    my $ok = Test::More::ok(!@problems && !@records,
+                            "$name - valgrind: no memory errors or definite leaks");
+    return $ok if $ok;
+
+    my $diag = join '', map { "$_\n" } @problems;
+    my $n = 0;
+    for my $rec (@records) {
+        my ($log, $lines) = @$rec;
+        if (++$n > $MaxRecords) {
+            $diag .= "... and " . (@records - $MaxRecords) . " more record(s)\n";
+            last;
+        }
+        my $mark = (grep { /$ModuleFrame/ } @$lines) ? 'MODULE' : 'not the module';
+        my @show = @$lines;
+        splice @show, $MaxRecordLines, @show - $MaxRecordLines, '   ...'
+            if @show > $MaxRecordLines;
+        $diag .= "--- $log ($mark):\n" . join '', map { "$_\n" } @show;
+    }
+    Test::More::diag($diag);
+    return $ok;
 }
 
 1;

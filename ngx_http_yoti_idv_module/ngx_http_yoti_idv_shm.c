@@ -1,0 +1,749 @@
+
+/*
+ * Copyright (C) ngx_http_yoti_idv_module authors
+ */
+
+
+/*
+ * yoti_idv_cache_zone: verdicts shared by the workers of one nginx, an
+ * rbtree of hashed keys with an LRU queue, as limit_req's zone.
+ *
+ * An entry is either a verdict (valid until "expire") or a fetch in
+ * progress (until "lock"): the first request that misses takes the fetch,
+ * the others, in any worker, poll the entry every few milliseconds and
+ * take its verdict, so a burst costs one provider request.
+ */
+
+
+#include "ngx_http_yoti_idv_module.h"
+
+
+#define NGX_HTTP_YOTI_IDV_SHM_SID_LEN     64
+
+#define NGX_HTTP_YOTI_IDV_SHM_POLL_MIN    1
+#define NGX_HTTP_YOTI_IDV_SHM_POLL_MAX    16
+
+
+typedef struct {
+    ngx_rbtree_t                   rbtree;
+    ngx_rbtree_node_t              sentinel;
+    ngx_queue_t                    queue;
+} ngx_http_yoti_idv_shm_sh_t;
+
+
+struct ngx_http_yoti_idv_zone_s {
+    ngx_http_yoti_idv_shm_sh_t    *sh;
+    ngx_slab_pool_t               *shpool;
+    ngx_shm_zone_t                *shm_zone;
+    time_t                         ttl;
+    ngx_msec_t                     wait;
+};
+
+
+/* lives at &node->color, as in limit_req */
+
+typedef struct {
+    u_char                         color;
+    u_char                         verdict;     /* ngx_yoti_idv_verdict_e */
+    u_char                         fetching;
+    u_char                         sid_len;
+    u_short                        key_len;
+    u_short                        reason_len;
+    ngx_queue_t                    queue;
+    ngx_msec_t                     expire;      /* the verdict's end */
+    ngx_msec_t                     lock;        /* the fetch's deadline */
+    ngx_msec_t                     updated;
+    u_char                         sid[NGX_HTTP_YOTI_IDV_SHM_SID_LEN];
+    u_char                         reason[NGX_YOTI_IDV_REASON_LEN];
+    u_char                         key[1];
+} ngx_http_yoti_idv_shm_node_t;
+
+
+static ngx_int_t ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_yoti_idv_shm_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_yoti_idv_shm_node_t *ngx_http_yoti_idv_shm_find(
+    ngx_http_yoti_idv_zone_t *zone, ngx_str_t *key, uint32_t hash);
+static ngx_http_yoti_idv_shm_node_t *ngx_http_yoti_idv_shm_add(
+    ngx_http_yoti_idv_zone_t *zone, ngx_str_t *key, uint32_t hash);
+static void ngx_http_yoti_idv_shm_expire(ngx_http_yoti_idv_zone_t *zone,
+    ngx_uint_t force);
+static ngx_int_t ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_ctx_t *ctx,
+    ngx_http_yoti_idv_shm_node_t *yn);
+static void ngx_http_yoti_idv_shm_poll(ngx_event_t *ev);
+
+
+char *
+ngx_http_yoti_idv_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_yoti_idv_main_conf_t *ymcf = conf;
+
+    u_char                    *p;
+    size_t                     size;
+    ngx_str_t                 *value, name, s;
+    ngx_uint_t                 i;
+    ngx_http_yoti_idv_zone_t  *zone;
+
+    if (ymcf->zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_yoti_idv_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->ttl = 30;
+    zone->wait = 3000;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\" in \"yoti_idv_cache_zone\": "
+                           "name:size expected", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == (size_t) NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\" in "
+                           "\"yoti_idv_cache_zone\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (size_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" of \"yoti_idv_cache_zone\" is too "
+                           "small: at least %uz bytes", &value[1],
+                           8 * ngx_pagesize);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            zone->ttl = ngx_parse_time(&s, 1);
+            if (zone->ttl == (time_t) NGX_ERROR || zone->ttl == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "wait=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            zone->wait = ngx_parse_time(&s, 0);
+            if (zone->wait == (ngx_msec_t) NGX_ERROR) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    zone->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                           &ngx_http_yoti_idv_module);
+    if (zone->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already used", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    zone->shm_zone->init = ngx_http_yoti_idv_shm_init_zone;
+    zone->shm_zone->data = zone;
+
+    ymcf->zone = zone;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"yoti_idv_cache_zone\"",
+                       &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_yoti_idv_zone_t  *ozone = data;
+
+    size_t                     len;
+    ngx_http_yoti_idv_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        /* a reload keeps the verdicts */
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_alloc(zone->shpool,
+                              sizeof(ngx_http_yoti_idv_shm_sh_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shpool->data = zone->sh;
+
+    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
+                    ngx_http_yoti_idv_shm_insert_value);
+
+    ngx_queue_init(&zone->sh->queue);
+
+    len = sizeof(" in yoti_idv_cache_zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in yoti_idv_cache_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone evicts, it does not log every failed allocation */
+    zone->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_yoti_idv_shm_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t             **p;
+    ngx_http_yoti_idv_shm_node_t   *yn, *ynt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            yn = (ngx_http_yoti_idv_shm_node_t *) &node->color;
+            ynt = (ngx_http_yoti_idv_shm_node_t *) &temp->color;
+
+            p = (ngx_memn2cmp(yn->key, ynt->key, yn->key_len, ynt->key_len)
+                 < 0) ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/*
+ * NGX_OK: a verdict for this session is in ctx->result (and, with the
+ * Redis mapping, its session id in ctx->session_id);
+ * NGX_DECLINED: none, and this request now fetches it for everyone;
+ * NGX_AGAIN: another request is fetching it, wait (see shm_poll());
+ * NGX_ERROR: the zone cannot help (no memory, a key too long).
+ */
+
+ngx_int_t
+ngx_http_yoti_idv_shm_lookup(ngx_http_request_t *r,
+    ngx_http_yoti_idv_zone_t *zone, ngx_http_yoti_idv_ctx_t *ctx)
+{
+    uint32_t                       hash;
+    ngx_int_t                      rc;
+    ngx_msec_t                     now;
+    ngx_http_yoti_idv_shm_node_t  *yn;
+
+    if (ctx->cache_key.len > 0xffff) {
+        return NGX_ERROR;
+    }
+
+    hash = ngx_crc32_short(ctx->cache_key.data, ctx->cache_key.len);
+    now = ngx_current_msec;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    yn = ngx_http_yoti_idv_shm_find(zone, &ctx->cache_key, hash);
+
+    if (yn) {
+        rc = ngx_http_yoti_idv_shm_take(ctx, yn);
+
+        if (rc == NGX_OK) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_OK;
+        }
+
+        if (yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+
+            ctx->shm_since = now;
+            ctx->shm_poll = NGX_HTTP_YOTI_IDV_SHM_POLL_MIN;
+
+            ctx->shm_timer.handler = ngx_http_yoti_idv_shm_poll;
+            ctx->shm_timer.data = r;
+            ctx->shm_timer.log = r->connection->log;
+
+            ngx_add_timer(&ctx->shm_timer, ctx->shm_poll);
+
+            /* the request waits, see shm_poll() */
+            r->main->count++;
+            ctx->shm_waiting = 1;
+
+            return NGX_AGAIN;
+        }
+
+    } else {
+        yn = ngx_http_yoti_idv_shm_add(zone, &ctx->cache_key, hash);
+
+        if (yn == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "yoti_idv: the verdict cannot be cached in "
+                          "\"%V\": the zone is full of entries in use",
+                          &zone->shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+    }
+
+    /* no verdict, nobody fetching it: this request will */
+
+    yn->fetching = 1;
+    yn->lock = now + zone->wait;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ctx->shm_owner = 1;
+    ctx->zone = zone;
+
+    return NGX_DECLINED;
+}
+
+
+/* with the zone locked: a verdict the request can use */
+
+static ngx_int_t
+ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_ctx_t *ctx,
+    ngx_http_yoti_idv_shm_node_t *yn)
+{
+    if (yn->verdict == NGX_YOTI_IDV_ERROR
+        || (ngx_msec_int_t) (yn->expire - ngx_current_msec) <= 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->has_mapping) {
+        ctx->session_id.data = ngx_pnalloc(ctx->request->pool, yn->sid_len);
+        if (ctx->session_id.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ctx->session_id.data, yn->sid, yn->sid_len);
+        ctx->session_id.len = yn->sid_len;
+
+    } else if (ctx->session_id.len != yn->sid_len
+               || ngx_memcmp(ctx->session_id.data, yn->sid, yn->sid_len)
+                  != 0)
+    {
+        /* the user's other session */
+        return NGX_DECLINED;
+    }
+
+    ctx->result.verdict = yn->verdict;
+    ngx_memcpy(ctx->result.reason, yn->reason, yn->reason_len);
+    ctx->result.reason[yn->reason_len] = '\0';
+    ctx->result.detail[0] = '\0';
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
+{
+    ngx_http_request_t  *r = ev->data;
+
+    uint32_t                        hash;
+    ngx_int_t                       rc;
+    ngx_msec_t                      now;
+    ngx_connection_t               *c;
+    ngx_http_yoti_idv_ctx_t        *ctx;
+    ngx_http_yoti_idv_shm_node_t   *yn;
+    ngx_http_yoti_idv_main_conf_t  *ymcf;
+
+    c = r->connection;
+    ctx = ngx_http_yoti_idv_get_ctx(r);
+    ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
+
+    hash = ngx_crc32_short(ctx->cache_key.data, ctx->cache_key.len);
+    now = ngx_current_msec;
+
+    ngx_shmtx_lock(&ymcf->zone->shpool->mutex);
+
+    yn = ngx_http_yoti_idv_shm_find(ymcf->zone, &ctx->cache_key, hash);
+
+    if (yn && yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0
+        && (ngx_msec_int_t) (now - ctx->shm_since)
+           < (ngx_msec_int_t) ymcf->zone->wait)
+    {
+        ngx_shmtx_unlock(&ymcf->zone->shpool->mutex);
+
+        ctx->shm_poll = ngx_min(ctx->shm_poll * 2,
+                                NGX_HTTP_YOTI_IDV_SHM_POLL_MAX);
+        ngx_add_timer(&ctx->shm_timer, ctx->shm_poll);
+        return;
+    }
+
+    rc = NGX_DECLINED;
+
+    if (yn && !yn->fetching
+        && (ngx_msec_int_t) (yn->updated - ctx->shm_since) >= 0)
+    {
+        /* the burst's fetch is done: its verdict, even an error */
+
+        if (yn->verdict == NGX_YOTI_IDV_ERROR) {
+            ctx->result.verdict = NGX_YOTI_IDV_ERROR;
+            ngx_memcpy(ctx->result.reason, yn->reason, yn->reason_len);
+            ctx->result.reason[yn->reason_len] = '\0';
+            ngx_cpystrn((u_char *) ctx->result.detail,
+                        (u_char *) "the fetch this request waited for "
+                        "failed, see its error above",
+                        NGX_YOTI_IDV_DETAIL_LEN);
+            rc = NGX_OK;
+
+        } else {
+            rc = ngx_http_yoti_idv_shm_take(ctx, yn);
+        }
+    }
+
+    ngx_shmtx_unlock(&ymcf->zone->shpool->mutex);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "yoti_idv zone wait done after %M ms, rc:%i",
+                   now - ctx->shm_since, rc);
+
+    ctx->shm_waiting = 0;
+
+    /* a verdict, or (the wait timed out) the request fetches on its own */
+    ctx->shm_hit = (rc == NGX_OK);
+
+    r->main->count--;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the verdict of the fetch this request made for everyone */
+
+void
+ngx_http_yoti_idv_shm_store(ngx_http_request_t *r,
+    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_ctx_t *ctx)
+{
+    size_t                          len;
+    time_t                          valid;
+    uint32_t                        hash;
+    ngx_msec_t                      now;
+    ngx_http_yoti_idv_zone_t       *zone;
+    ngx_http_yoti_idv_shm_node_t   *yn;
+
+    if (!ctx->shm_owner) {
+        return;
+    }
+
+    ctx->shm_owner = 0;
+
+    zone = ymcf->zone;
+
+    switch (ctx->result.verdict) {
+
+    case NGX_YOTI_IDV_ALLOW:
+        valid = ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_ALLOW];
+        break;
+
+    case NGX_YOTI_IDV_DENY:
+        valid = ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_DENY];
+        break;
+
+    case NGX_YOTI_IDV_PENDING:
+        valid = ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_PENDING];
+        break;
+
+    default:
+        /* waiting requests take an error, later ones do not */
+        valid = 0;
+    }
+
+    valid = ngx_min(valid, zone->ttl);
+
+    hash = ngx_crc32_short(ctx->cache_key.data, ctx->cache_key.len);
+    now = ngx_current_msec;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    /* the entry may have been evicted meanwhile */
+
+    yn = ngx_http_yoti_idv_shm_find(zone, &ctx->cache_key, hash);
+
+    if (yn == NULL) {
+        yn = ngx_http_yoti_idv_shm_add(zone, &ctx->cache_key, hash);
+
+        if (yn == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return;
+        }
+    }
+
+    len = ngx_min(ctx->session_id.len, NGX_HTTP_YOTI_IDV_SHM_SID_LEN);
+
+    ngx_memcpy(yn->sid, ctx->session_id.data, len);
+    yn->sid_len = (u_char) len;
+
+    len = ngx_strlen(ctx->result.reason);
+    ngx_memcpy(yn->reason, ctx->result.reason, len);
+    yn->reason_len = (u_short) len;
+
+    yn->verdict = (u_char) ctx->result.verdict;
+    yn->fetching = 0;
+    yn->updated = now;
+    yn->expire = now + (ngx_msec_t) valid * 1000;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/* the request ends without a verdict for the others: let them go */
+
+void
+ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_ctx_t *ctx)
+{
+    uint32_t                       hash;
+    ngx_http_yoti_idv_zone_t      *zone;
+    ngx_http_yoti_idv_shm_node_t  *yn;
+
+    if (ctx->shm_timer.timer_set) {
+        ngx_del_timer(&ctx->shm_timer);
+    }
+
+    if (!ctx->shm_owner) {
+        return;
+    }
+
+    ctx->shm_owner = 0;
+
+    zone = ctx->zone;
+    hash = ngx_crc32_short(ctx->cache_key.data, ctx->cache_key.len);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    yn = ngx_http_yoti_idv_shm_find(zone, &ctx->cache_key, hash);
+
+    if (yn && yn->fetching) {
+        yn->fetching = 0;
+        yn->lock = ngx_current_msec;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+static ngx_http_yoti_idv_shm_node_t *
+ngx_http_yoti_idv_shm_find(ngx_http_yoti_idv_zone_t *zone, ngx_str_t *key,
+    uint32_t hash)
+{
+    ngx_int_t                      rc;
+    ngx_rbtree_node_t             *node, *sentinel;
+    ngx_http_yoti_idv_shm_node_t  *yn;
+
+    node = zone->sh->rbtree.root;
+    sentinel = zone->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        /* hash == node->key */
+
+        yn = (ngx_http_yoti_idv_shm_node_t *) &node->color;
+
+        rc = ngx_memn2cmp(key->data, yn->key, key->len, yn->key_len);
+
+        if (rc == 0) {
+            ngx_queue_remove(&yn->queue);
+            ngx_queue_insert_head(&zone->sh->queue, &yn->queue);
+            return yn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/* with the zone locked */
+
+static ngx_http_yoti_idv_shm_node_t *
+ngx_http_yoti_idv_shm_add(ngx_http_yoti_idv_zone_t *zone, ngx_str_t *key,
+    uint32_t hash)
+{
+    size_t                         size;
+    ngx_uint_t                     n;
+    ngx_rbtree_node_t             *node;
+    ngx_http_yoti_idv_shm_node_t  *yn;
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_yoti_idv_shm_node_t, key)
+           + key->len;
+
+    ngx_http_yoti_idv_shm_expire(zone, 0);
+
+    node = ngx_slab_alloc_locked(zone->shpool, size);
+
+    /* full: the least recently used entries go first */
+
+    for (n = 0; node == NULL && n < 64; n++) {
+
+        if (ngx_queue_empty(&zone->sh->queue)) {
+            return NULL;
+        }
+
+        ngx_http_yoti_idv_shm_expire(zone, 1);
+
+        node = ngx_slab_alloc_locked(zone->shpool, size);
+    }
+
+    if (node == NULL) {
+        return NULL;
+    }
+
+    node->key = hash;
+
+    yn = (ngx_http_yoti_idv_shm_node_t *) &node->color;
+
+    yn->verdict = NGX_YOTI_IDV_ERROR;
+    yn->fetching = 0;
+    yn->sid_len = 0;
+    yn->reason_len = 0;
+    yn->key_len = (u_short) key->len;
+    yn->expire = ngx_current_msec;
+    yn->lock = ngx_current_msec;
+    yn->updated = ngx_current_msec;
+
+    ngx_memcpy(yn->key, key->data, key->len);
+
+    ngx_rbtree_insert(&zone->sh->rbtree, node);
+    ngx_queue_insert_head(&zone->sh->queue, &yn->queue);
+
+    return yn;
+}
+
+
+/*
+ * frees up to two expired entries from the LRU's tail, or with "force"
+ * the oldest entry, expired or not (but not one being fetched)
+ */
+
+static void
+ngx_http_yoti_idv_shm_expire(ngx_http_yoti_idv_zone_t *zone, ngx_uint_t force)
+{
+    ngx_uint_t                     n;
+    ngx_msec_t                     now;
+    ngx_queue_t                   *q;
+    ngx_rbtree_node_t             *node;
+    ngx_http_yoti_idv_shm_node_t  *yn;
+
+    now = ngx_current_msec;
+
+    for (n = 0; n < 3; n++) {
+
+        if (ngx_queue_empty(&zone->sh->queue)) {
+            return;
+        }
+
+        q = ngx_queue_last(&zone->sh->queue);
+
+        yn = ngx_queue_data(q, ngx_http_yoti_idv_shm_node_t, queue);
+
+        if (yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0) {
+            /* a fetch others wait for: move it out of the way */
+            ngx_queue_remove(q);
+            ngx_queue_insert_head(&zone->sh->queue, q);
+
+            if (force) {
+                continue;
+            }
+
+            return;
+        }
+
+        if (!force && (ngx_msec_int_t) (yn->expire - now) > 0) {
+            return;
+        }
+
+        ngx_queue_remove(q);
+
+        node = (ngx_rbtree_node_t *)
+                   ((u_char *) yn - offsetof(ngx_rbtree_node_t, color));
+
+        ngx_rbtree_delete(&zone->sh->rbtree, node);
+
+        ngx_slab_free_locked(zone->shpool, node);
+
+        if (force) {
+            return;
+        }
+    }
+}
