@@ -24,6 +24,9 @@ use warnings;
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 
+use IO::Socket::INET;
+use POSIX ();
+
 use YotiIdvMock;
 
 $ENV{TEST_NGINX_KEYS} = abs_path(dirname(__FILE__) . '/../keys');
@@ -74,6 +77,81 @@ our $Members = <<'_EOC_';
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
     }
 _EOC_
+
+# N concurrent GETs to nginx from a child process (each its own process,
+# started together); each writes its status line to $o{out}.  The caller
+# goes on at once; END waits for the burst.
+my @bursts;
+
+sub burst {
+    my (%o) = @_;
+
+    my $pid = fork;
+    die "burst: fork: $!\n" unless defined $pid;
+
+    if ($pid == 0) {
+        my @kids;
+
+        for (1 .. $o{n}) {
+            my $kid = fork;
+            POSIX::_exit(1) unless defined $kid;
+
+            if ($kid == 0) {
+                my $status = request_status($o{port}, $o{path}, $o{headers});
+                if (open my $fh, '>>', $o{out}) {
+                    print {$fh} "$status\n";
+                    close $fh;
+                }
+                POSIX::_exit(0);
+            }
+
+            push @kids, $kid;
+        }
+
+        waitpid($_, 0) for @kids;
+        POSIX::_exit(0);
+    }
+
+    push @bursts, $pid;
+}
+
+sub request_status {
+    my ($port, $path, $headers) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 10)
+        or return "connect: $!";
+
+    my $req = "GET $path HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n";
+    $req .= "$_: $headers->{$_}\r\n" for sort keys %{ $headers || {} };
+
+    print {$s} "$req\r\n";
+
+    my $line = <$s>;
+    close $s;
+
+    return defined $line && $line =~ m{^HTTP/1\.\d (\d+)} ? $1 : 'no answer';
+}
+
+# sends a signal to a pid after a delay, from a child process
+sub later_signal {
+    my ($delay, $signal, $pid) = @_;
+
+    my $kid = fork;
+    die "later_signal: fork: $!\n" unless defined $kid;
+
+    if ($kid == 0) {
+        select(undef, undef, undef, $delay);
+        kill $signal, $pid;
+        POSIX::_exit(0);
+    }
+
+    push @bursts, $kid;
+}
+
+END {
+    waitpid($_, 0) for @bursts;
+}
 
 sub defaults {
     my $block = shift;
