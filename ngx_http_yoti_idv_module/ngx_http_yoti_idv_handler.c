@@ -529,7 +529,7 @@ ngx_http_yoti_idv_finish(ngx_http_request_t *r,
         if (ymcf->redis && ctx->cache == NGX_HTTP_YOTI_IDV_CACHE_MISS
             && ctx->fetched)
         {
-            ngx_http_yoti_idv_redis_store(r, ymcf, ylcf, ctx);
+            ngx_http_yoti_idv_redis_store(r, ymcf, ctx);
         }
 
         /*

@@ -174,8 +174,7 @@ ngx_int_t ngx_http_yoti_idv_redis_lookup(ngx_http_request_t *r,
     ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_loc_conf_t *ylcf,
     ngx_http_yoti_idv_ctx_t *ctx);
 void ngx_http_yoti_idv_redis_store(ngx_http_request_t *r,
-    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_loc_conf_t *ylcf,
-    ngx_http_yoti_idv_ctx_t *ctx);
+    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_ctx_t *ctx);
 void ngx_http_yoti_idv_redis_detach(ngx_http_yoti_idv_ctx_t *ctx);
 void ngx_http_yoti_idv_redis_exit_process(ngx_cycle_t *cycle);
 

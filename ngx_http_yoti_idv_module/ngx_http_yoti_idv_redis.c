@@ -373,8 +373,7 @@ ngx_http_yoti_idv_redis_wake(ngx_event_t *ev)
 
 void
 ngx_http_yoti_idv_redis_store(ngx_http_request_t *r,
-    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_loc_conf_t *ylcf,
-    ngx_http_yoti_idv_ctx_t *ctx)
+    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_ctx_t *ctx)
 {
     u_char             *key, *value, *ttl, *p;
     size_t              len[6];

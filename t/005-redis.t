@@ -808,3 +808,23 @@ X-User-Id: alice
 X-Session-Id: verified-alice
 --- response_body
 app: ALLOW verified-alice BYPASS
+
+
+
+=== TEST 43: a reply that comes after its request gave up finds nothing, and the gate recovers
+--- init
+YotiIdvRedis::flush();
+YotiIdvRedis::cmd('SET', 'yoti_idv:user:alice', 'verified-alice');
+YotiIdvRedis::later(0.05 => sub { YotiIdvRedis::cmd('DEBUG', 'SLEEP', '0.8') });
+--- request eval
+["GET /__mock/sleep/100", "GET /members/", "GET /__mock/sleep/1500", "GET /members/"]
+--- more_headers
+X-User-Id: alice
+--- error_code eval
+[200, 503, 200, 200]
+--- response_body_like eval
+[qr/slept/, qr/503/, qr/slept/, qr/^app: ALLOW verified-alice MISS\n\z/]
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 5

@@ -82,6 +82,7 @@ sub start {
     my @args = ($SERVER, '--port', $s->{port}, '--bind', '127.0.0.1',
                 '--unixsocket', $s->{socket}, '--unixsocketperm', '700',
                 '--save', '', '--appendonly', 'no', '--dir', $s->{dir},
+                '--enable-debug-command', 'local',
                 '--daemonize', 'no', '--logfile', "$s->{dir}/redis.log",
                 '--pidfile', "$s->{dir}/redis.pid");
 
@@ -296,6 +297,9 @@ sub read_reply {
 }
 
 END {
+    # keep the test file's exit status: waitpid() sets $?
+    local $?;
+
     if (defined $owner && $$ == $owner) {
         for my $pid (@helpers) {
             waitpid($pid, 0);

@@ -150,6 +150,9 @@ sub later_signal {
 }
 
 END {
+    # keep the test file's exit status: waitpid() sets $?
+    local $?;
+
     waitpid($_, 0) for @bursts;
 }
 
