@@ -42,6 +42,7 @@ typedef struct {
     const char                       *error;     /* why it went down */
 
     unsigned                          connected:1;
+    unsigned                          ready:1;      /* AUTH, SELECT done */
     unsigned                          setup_failed:1;
 } ngx_http_yoti_idv_redis_t;
 
@@ -155,7 +156,8 @@ ngx_http_yoti_idv_redis_lookup(ngx_http_request_t *r,
     {
         ngx_free(token);
         ctx->looked_up = 1;
-        ctx->redis_error = "redis:closed";
+        ctx->redis_error = ngx_http_yoti_idv_redis.error
+                           ? ngx_http_yoti_idv_redis.error : "redis:closed";
         return NGX_OK;
     }
 
@@ -233,6 +235,12 @@ ngx_http_yoti_idv_redis_lookup_reply(redisAsyncContext *ac, void *reply,
         /* sent behind a failed AUTH or SELECT: perhaps from another db */
         ctx->redis_error = ngx_http_yoti_idv_redis.error;
         goto done;
+    }
+
+    if (rep->type != REDIS_REPLY_ERROR) {
+        /* a server that answers: the next failure backs off from scratch */
+        ngx_http_yoti_idv_redis.backoff = 0;
+        ngx_http_yoti_idv_redis.error = NULL;
     }
 
     if (rep->type == REDIS_REPLY_ERROR) {
@@ -414,6 +422,13 @@ ngx_http_yoti_idv_redis_store(ngx_http_request_t *r,
         return;
     }
 
+    if (!ngx_http_yoti_idv_redis.ready) {
+        /* a write queued behind a SELECT that may fail could go to db 0 */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "yoti_idv redis store skipped: connection not ready");
+        return;
+    }
+
     key = ngx_pnalloc(r->pool, ymcf->prefix.len + sizeof("verdict:") - 1
                                + ctx->cache_key.len);
     if (key == NULL) {
@@ -556,6 +571,7 @@ ngx_http_yoti_idv_redis_get(ngx_log_t *log,
     rd->ac = ac;
     rd->conn = c;
     rd->connected = 0;
+    rd->ready = (rcf->password.len == 0 && rcf->db == 0);
     rd->setup_failed = 0;
 
     redisAsyncSetConnectCallback(ac, ngx_http_yoti_idv_redis_connected);
@@ -619,25 +635,38 @@ ngx_http_yoti_idv_redis_setup_reply(redisAsyncContext *ac, void *reply,
     const char *cmd = privdata;
 
     redisReply                      *rep = reply;
+    ngx_http_yoti_idv_redis_t       *rd;
     ngx_http_yoti_idv_redis_conf_t  *rcf;
 
-    if (rep == NULL || rep->type != REDIS_REPLY_ERROR) {
+    rd = &ngx_http_yoti_idv_redis;
+    rcf = rd->conf;
+
+    if (rep == NULL) {
         return;
     }
 
-    rcf = ngx_http_yoti_idv_redis.conf;
+    if (rep->type != REDIS_REPLY_ERROR) {
+
+        /* SELECT, when there is one, comes last */
+
+        if (cmd[0] == 'S' || rcf->db == 0) {
+            rd->ready = 1;
+        }
+
+        return;
+    }
 
     /* the password is not logged */
 
-    ngx_log_error(NGX_LOG_ERR, ngx_http_yoti_idv_redis.log, 0,
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                   "yoti_idv: redis at \"%V\" refused %s: \"%*s\", check "
                   "the %s parameter of \"yoti_idv_redis\"",
                   &rcf->name, cmd, ngx_min(rep->len, 128), rep->str,
                   cmd[0] == 'A' ? "password=" : "db=");
 
-    ngx_http_yoti_idv_redis.error = (cmd[0] == 'A') ? "redis:auth"
-                                                    : "redis:select";
-    ngx_http_yoti_idv_redis.setup_failed = 1;
+    rd->setup_failed = 1;
+    ngx_http_yoti_idv_redis_failed((cmd[0] == 'A') ? "redis:auth"
+                                                   : "redis:select");
 
     /* replies queued behind fail too, and the backoff spares the server */
     redisAsyncDisconnect(ac);
@@ -665,8 +694,17 @@ ngx_http_yoti_idv_redis_connected(const redisAsyncContext *ac, int status)
                    "yoti_idv redis connected to \"%V\"", &rd->conf->name);
 
     rd->connected = 1;
-    rd->error = NULL;
-    rd->backoff = 0;
+
+    /* an idle connection a firewall dropped is noticed, not waited on */
+
+    if (rd->conf->port && redisEnableKeepAlive((redisContext *) &ac->c)
+                          != REDIS_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "yoti_idv: no TCP keepalive on the redis connection");
+    }
+
+    /* the backoff ends with a good reply, see lookup_reply() */
 }
 
 
@@ -675,17 +713,13 @@ ngx_http_yoti_idv_redis_disconnected(const redisAsyncContext *ac, int status)
 {
     ngx_http_yoti_idv_redis_t  *rd = ac->data;
 
+    /* the module's own drops were accounted for in redis_drop() */
+
     if (status != REDIS_OK) {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "yoti_idv: connection to redis at \"%V\" lost: %s",
                       &rd->conf->name, ac->errstr);
         ngx_http_yoti_idv_redis_failed("redis:closed");
-        return;
-    }
-
-    if (rd->error) {
-        /* dropped by the module, after AUTH or SELECT failed */
-        ngx_http_yoti_idv_redis_failed(rd->error);
     }
 }
 
@@ -854,6 +888,7 @@ ngx_http_yoti_idv_redis_cleanup(void *data)
         rd->ac = NULL;
         rd->conn = NULL;
         rd->connected = 0;
+        rd->ready = 0;
     }
 }
 
