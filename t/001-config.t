@@ -427,3 +427,107 @@ X-User-Id: alice
 X-IDV-Reason: redis:connect
 --- error_log
 cannot connect to redis at "localhost:1"
+
+
+
+=== TEST 37: yoti_idv_cache_zone without a size
+--- http_config
+    yoti_idv_cache_zone idv;
+--- config
+--- must_die
+--- error_log
+invalid zone "idv" in "yoti_idv_cache_zone": name:size expected
+
+
+
+=== TEST 38: yoti_idv_cache_zone too small
+--- http_config
+    yoti_idv_cache_zone idv:4k;
+--- config
+--- must_die
+--- error_log
+zone "idv:4k" of "yoti_idv_cache_zone" is too small
+
+
+
+=== TEST 39: yoti_idv_cache_zone with a bad size
+--- http_config
+    yoti_idv_cache_zone idv:lots;
+--- config
+--- must_die
+--- error_log
+invalid zone size "idv:lots" in "yoti_idv_cache_zone"
+
+
+
+=== TEST 40: yoti_idv_cache_zone with a zero ttl
+--- http_config
+    yoti_idv_cache_zone idv:1m ttl=0;
+--- config
+--- must_die
+--- error_log
+invalid parameter "ttl=0" in "yoti_idv_cache_zone"
+
+
+
+=== TEST 41: yoti_idv_cache_zone with an unknown parameter
+--- http_config
+    yoti_idv_cache_zone idv:1m size=2m;
+--- config
+--- must_die
+--- error_log
+invalid parameter "size=2m" in "yoti_idv_cache_zone"
+
+
+
+=== TEST 42: yoti_idv_cache_zone twice
+--- http_config
+    yoti_idv_cache_zone idv:1m;
+    yoti_idv_cache_zone idv2:1m;
+--- config
+--- must_die
+--- error_log
+"yoti_idv_cache_zone" directive is duplicate
+
+
+
+=== TEST 43: yoti_idv_cache_zone is for the http level
+--- config
+    yoti_idv_cache_zone idv:1m;
+--- must_die
+--- error_log
+"yoti_idv_cache_zone" directive is not allowed here
+
+
+
+=== TEST 44: a zone name another module uses
+--- http_config
+    limit_req_zone $binary_remote_addr zone=idv:1m rate=1r/s;
+    yoti_idv_cache_zone idv:1m;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*idv/
+
+
+
+=== TEST 45: a complete zone configuration starts
+--- http_config
+    yoti_idv_sdk_id   test-sdk-id;
+    yoti_idv_pem_key  $TEST_NGINX_KEYS/test-key-pkcs1.pem;
+    yoti_idv_api      /_yoti_idv;
+    yoti_idv_cache_zone idv:1m ttl=10s wait=500ms;
+--- config
+    location /members/ {
+        yoti_idv on;
+        yoti_idv_user_id $http_x_user_id;
+        yoti_idv_session_id $http_x_session_id;
+        proxy_set_header X-IDV-Verdict $yoti_idv_verdict;
+        proxy_set_header X-IDV-Session "$yoti_idv_session_id $yoti_idv_cache";
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
+    }
+--- more_headers
+X-User-Id: alice
+X-Session-Id: verified-alice
+--- response_body
+app: ALLOW verified-alice MISS
