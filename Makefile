@@ -2,7 +2,14 @@
 #
 #   make            build the dynamic module against Debian's nginx-dev tree
 #   make test       install what is missing, build, unit tests, then prove -r t
+#   make test-valgrind
+#                   the t/ suite with nginx under valgrind memcheck (t/compat
+#                   runner): fails on any memory error or definite leak
 #   make demo       nginx + the module + a mock IDV API on loopback
+#   make bench      what the gate costs: one table, bench/results/latest.md
+#   make bench-redis-restart
+#                   Redis killed and restarted under load,
+#                   bench/results/redis-restart.md
 #
 # NGINX_SRC=/path/to/nginx-x.y.z builds against another nginx source tree
 # (configure it the way the nginx that will load the module was configured:
@@ -30,7 +37,12 @@ DEB_TEST     := perl libtest-base-perl libtext-diff-perl \
                 liburi-perl libipc-run-perl libhttp-message-perl \
                 python3 python3-cryptography openssl curl redis-server
 
-.PHONY: all module deps deps-test unit test demo clean
+# and the ones `make bench` needs (taskset is in util-linux, essential)
+DEB_BENCH    := python3 python3-cryptography redis-server wrk valgrind
+DEB_VALGRIND := valgrind
+
+.PHONY: all module deps deps-test deps-valgrind deps-bench unit test \
+        test-valgrind demo bench bench-redis-restart clean
 
 all: module
 
@@ -41,6 +53,12 @@ deps:
 
 deps-test:
 	@./util/install-deps.sh $(DEB_BUILD) $(DEB_TEST)
+
+deps-bench:
+	@./util/install-deps.sh $(DEB_BUILD) $(DEB_BENCH)
+
+deps-valgrind:
+	@./util/install-deps.sh $(DEB_BUILD) $(DEB_TEST) $(DEB_VALGRIND)
 
 $(NGINX_TREE)/Makefile: config Makefile
 	rm -rf $(NGINX_TREE)
@@ -69,9 +87,24 @@ test: deps-test
 	$(MAKE) unit
 	@./util/prove.sh $(MODULE_SO) $(NGINX_BIN)
 
+# Always the t/compat runner: it turns valgrind's logs into TAP tests
+# (t/valgrind.suppress lists what is nginx's own, never the module's).
+test-valgrind: deps-valgrind
+	$(MAKE) module
+	@TEST_NGINX_USE_VALGRIND=1 YOTI_IDV_COMPAT=1 \
+	    ./util/prove.sh $(MODULE_SO) $(NGINX_BIN)
+
 demo: deps-test
 	$(MAKE) module
 	@./util/demo.sh $(MODULE_SO) $(NGINX_BIN)
+
+bench: deps-bench
+	$(MAKE) module
+	@./bench/run.sh $(MODULE_SO) $(NGINX_BIN)
+
+bench-redis-restart: deps-bench
+	$(MAKE) module
+	@./bench/redis-restart.sh $(MODULE_SO) $(NGINX_BIN)
 
 clean:
 	rm -rf $(BUILD) t/servroot*

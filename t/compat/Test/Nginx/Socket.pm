@@ -61,9 +61,10 @@ package Test::Nginx::Socket;
 #     process writes its own valgrind.PID.log, and the master exits only
 #     after its workers have, so after their leak checks.
 #   * Waits scale by TEST_NGINX_VALGRIND_SCALE (default 10, exported so a
-#     .t file can scale its own timelines): the 10 s wait for the pid file,
-#     timeout() and --- timeout.  The graceful stop (SIGQUIT) waits up to
-#     max(60, timeout() * scale) s for valgrind's leak check before SIGKILL.
+#     .t file can scale its own timelines; the real module knows no such
+#     variable): the 10 s wait for the pid file, timeout() and --- timeout.
+#     The graceful stop (SIGQUIT) waits up to max(60, timeout() * scale) s
+#     for valgrind's leak check before SIGKILL.
 #   * nginx is stopped (SIGQUIT) at the end of every block, as the real
 #     module does under valgrind; a block without --- config starts a new
 #     nginx with the previous block's nginx.conf.  The block's
