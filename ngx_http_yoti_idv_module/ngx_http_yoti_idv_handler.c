@@ -210,6 +210,7 @@ ngx_http_yoti_idv_cache_key(ngx_http_request_t *r,
     }
 
     ctx->cache_key.len = p - ctx->cache_key.data;
+    ctx->cache_hash = ngx_crc32_long(ctx->cache_key.data, ctx->cache_key.len);
 
     return NGX_OK;
 }

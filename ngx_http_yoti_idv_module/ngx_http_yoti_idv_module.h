@@ -125,6 +125,7 @@ typedef struct {
 
     /* "<fingerprint>:user:<user id>" or "<fingerprint>:session:<id>" */
     ngx_str_t                      cache_key;
+    uint32_t                       cache_hash;
 
     /* the shared-memory zone: a verdict, or the burst's one fetch */
     ngx_http_yoti_idv_loc_conf_t  *shm_ylcf;

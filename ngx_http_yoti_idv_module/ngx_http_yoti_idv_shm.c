@@ -294,7 +294,6 @@ ngx_int_t
 ngx_http_yoti_idv_shm_lookup(ngx_http_request_t *r,
     ngx_http_yoti_idv_zone_t *zone, ngx_http_yoti_idv_ctx_t *ctx)
 {
-    uint32_t                       hash;
     ngx_int_t                      rc;
     ngx_msec_t                     now;
     ngx_http_yoti_idv_shm_node_t  *yn;
@@ -303,12 +302,11 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    hash = ngx_crc32_short(ctx->cache_key.data, ctx->cache_key.len);
     now = ngx_current_msec;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    yn = ngx_http_yoti_idv_shm_find(zone, &ctx->cache_key, hash);
+    yn = ngx_http_yoti_idv_shm_find(zone, &ctx->cache_key, ctx->cache_hash);
 
     if (yn) {
         rc = ngx_http_yoti_idv_shm_take(ctx, yn);
@@ -338,7 +336,7 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_request_t *r,
         }
 
     } else {
-        yn = ngx_http_yoti_idv_shm_add(zone, &ctx->cache_key, hash);
+        yn = ngx_http_yoti_idv_shm_add(zone, &ctx->cache_key, ctx->cache_hash);
 
         if (yn == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -407,7 +405,6 @@ ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
 {
     ngx_http_request_t  *r = ev->data;
 
-    uint32_t                        hash;
     ngx_int_t                       rc;
     ngx_msec_t                      now;
     ngx_connection_t               *c;
@@ -419,12 +416,12 @@ ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
     ctx = ngx_http_yoti_idv_get_ctx(r);
     ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
 
-    hash = ngx_crc32_short(ctx->cache_key.data, ctx->cache_key.len);
     now = ngx_current_msec;
 
     ngx_shmtx_lock(&ymcf->zone->shpool->mutex);
 
-    yn = ngx_http_yoti_idv_shm_find(ymcf->zone, &ctx->cache_key, hash);
+    yn = ngx_http_yoti_idv_shm_find(ymcf->zone, &ctx->cache_key,
+                                    ctx->cache_hash);
 
     if (yn && yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0
         && (ngx_msec_int_t) (now - ctx->shm_since)
@@ -486,7 +483,6 @@ ngx_http_yoti_idv_shm_store(ngx_http_request_t *r,
 {
     size_t                          len;
     time_t                          valid;
-    uint32_t                        hash;
     ngx_msec_t                      now;
     ngx_http_yoti_idv_zone_t       *zone;
     ngx_http_yoti_idv_shm_node_t   *yn;
@@ -520,17 +516,16 @@ ngx_http_yoti_idv_shm_store(ngx_http_request_t *r,
 
     valid = ngx_min(valid, zone->ttl);
 
-    hash = ngx_crc32_short(ctx->cache_key.data, ctx->cache_key.len);
     now = ngx_current_msec;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     /* the entry may have been evicted meanwhile */
 
-    yn = ngx_http_yoti_idv_shm_find(zone, &ctx->cache_key, hash);
+    yn = ngx_http_yoti_idv_shm_find(zone, &ctx->cache_key, ctx->cache_hash);
 
     if (yn == NULL) {
-        yn = ngx_http_yoti_idv_shm_add(zone, &ctx->cache_key, hash);
+        yn = ngx_http_yoti_idv_shm_add(zone, &ctx->cache_key, ctx->cache_hash);
 
         if (yn == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -561,7 +556,6 @@ ngx_http_yoti_idv_shm_store(ngx_http_request_t *r,
 void
 ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_ctx_t *ctx)
 {
-    uint32_t                       hash;
     ngx_http_yoti_idv_zone_t      *zone;
     ngx_http_yoti_idv_shm_node_t  *yn;
 
@@ -576,11 +570,10 @@ ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_ctx_t *ctx)
     ctx->shm_owner = 0;
 
     zone = ctx->zone;
-    hash = ngx_crc32_short(ctx->cache_key.data, ctx->cache_key.len);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    yn = ngx_http_yoti_idv_shm_find(zone, &ctx->cache_key, hash);
+    yn = ngx_http_yoti_idv_shm_find(zone, &ctx->cache_key, ctx->cache_hash);
 
     if (yn && yn->fetching) {
         yn->fetching = 0;
