@@ -10,6 +10,8 @@
 #   make bench-redis-restart
 #                   Redis killed and restarted under load,
 #                   bench/results/redis-restart.md
+#                   (BENCH_OPTS="--wait-quiet 120" ... passes options to
+#                   both; bench/README.md)
 #
 # NGINX_SRC=/path/to/nginx-x.y.z builds against another nginx source tree
 # (configure it the way the nginx that will load the module was configured:
@@ -100,11 +102,11 @@ demo: deps-test
 
 bench: deps-bench
 	$(MAKE) module
-	@./bench/run.sh $(MODULE_SO) $(NGINX_BIN)
+	@./bench/run.sh $(MODULE_SO) $(NGINX_BIN) $(BENCH_OPTS)
 
 bench-redis-restart: deps-bench
 	$(MAKE) module
-	@./bench/redis-restart.sh $(MODULE_SO) $(NGINX_BIN)
+	@./bench/redis-restart.sh $(MODULE_SO) $(NGINX_BIN) $(BENCH_OPTS)
 
 clean:
 	rm -rf $(BUILD) t/servroot*

@@ -180,6 +180,14 @@ def mock_argv(port, work):
             '--log', work + '/logs/mock.log']
 
 
+def start_mock(procs, port, work, cpu):
+    # its log goes to logs/mock.log; what Python's server prints on stderr
+    # (a peer that reset a connection) to logs/mock.stderr
+    with open(work + '/logs/mock.stderr', 'ab') as err:
+        return procs.start(mock_argv(port, work), cpu=cpu,
+                           stdout=subprocess.DEVNULL, stderr=err)
+
+
 def http_get(port, path, headers=None, timeout=10.0):
     """GET over a fresh connection: (status, body)."""
     import http.client
@@ -321,14 +329,18 @@ def proc_status(pid, field):
     return None
 
 
-def cpu_ticks(pid):
-    """utime + stime of a process, in clock ticks."""
-    with open('/proc/%d/stat' % pid) as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-CLK_TCK = os.sysconf('SC_CLK_TCK')
+def cpu_ns(pid):
+    """Time a process has spent on a CPU, user and kernel, in ns
+    (/proc/<pid>/schedstat; utime + stime of /proc/<pid>/stat, in clock
+    ticks, where schedstat is missing)."""
+    try:
+        with open('/proc/%d/schedstat' % pid) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+        return ((int(fields[11]) + int(fields[12])) * 10**9
+                // os.sysconf('SC_CLK_TCK'))
 
 
 def stub_requests(port):
@@ -415,3 +427,108 @@ def git_rev():
 
 def make_work(prefix):
     return tempfile.mkdtemp(prefix=prefix)
+
+
+def user_sys_ticks(pid):
+    """(utime, stime) of a process, clock ticks."""
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return int(fields[11]), int(fields[12])
+
+
+def _processes():
+    """pid -> (ppid, cpu ns, kernel thread?) of every process."""
+    procs = {}
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        try:
+            with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                kthread = not f.read(1)
+            with open('/proc/%d/stat' % pid) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+            ppid = int(fields[1])
+            ns = ((int(fields[11]) + int(fields[12])) * 10**9
+                  // os.sysconf('SC_CLK_TCK'))
+            procs[pid] = (ppid, ns, kthread)
+        except (OSError, ValueError, IndexError):
+            continue
+    return procs
+
+
+def _descendants(procs, root):
+    children = {}
+    for pid, v in procs.items():
+        children.setdefault(v[0], []).append(pid)
+    out, todo = set(), [root]
+    while todo:
+        p = todo.pop()
+        out.add(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+class Background:
+    """CPU time used by processes that are not this benchmark's: another
+    job on the machine that competes for its CPUs.  All the CPU time the
+    kernel counted (/proc/stat: user, nice, system, irq, softirq, steal),
+    minus what this process and its children used (alive: /proc/<pid>/stat,
+    all threads; ended: os.times()) and what kernel threads used (on a
+    test machine, mostly the network work of this benchmark)."""
+
+    def __init__(self):
+        self.root = os.getpid()
+
+    @staticmethod
+    def _busy():
+        with open('/proc/stat') as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        busy = v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+        return busy * 10**9 // os.sysconf('SC_CLK_TCK')
+
+    def _ours(self):
+        procs = _processes()
+        mine = _descendants(procs, self.root)
+        ours = {pid: v[1] for pid, v in procs.items()
+                if pid in mine or v[2]}
+        t = os.times()
+        return ours, int((t.children_user + t.children_system) * 1e9)
+
+    def start(self):
+        self.t = time.monotonic()
+        self.busy = self._busy()
+        self.ours, self.reaped = self._ours()
+
+    def stop(self):
+        """Average share of one CPU used by others since start()."""
+        busy = self._busy() - self.busy
+        ours, reaped = self._ours()
+        used = reaped - self.reaped
+        for pid, ns in ours.items():
+            used += ns - self.ours.get(pid, 0)
+        elapsed = time.monotonic() - self.t
+        if elapsed <= 0:
+            return 0.0
+        return max(0.0, 100.0 * (busy - used) / 1e9 / elapsed)
+
+
+def wait_quiet(seconds, who):
+    """Wait up to `seconds` for other processes to use less than 5% of a
+    CPU (measured over 2 s)."""
+    if not seconds:
+        return
+    bg = Background()
+    end = time.monotonic() + seconds
+    while True:
+        bg.start()
+        time.sleep(2)
+        others = bg.stop()
+        if others < 5:
+            return
+        if time.monotonic() > end:
+            log('%s: other processes still use %.0f%% of a CPU, going on'
+                % (who, others))
+            return
+        log('%s: other processes use %.0f%% of a CPU, waiting'
+            % (who, others))

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `make bench`: the gate's cost, in one run and one table.
+#
+#   bench/run.sh MODULE_SO [NGINX_BINARY] [bench.py options]
+#
+# Starts its own nginx instances, redis-server and the mock IDV API on
+# 127.0.0.1, runs wrk, valgrind (callgrind) and a burst client against
+# them, prints the table and writes it to bench/results/latest.md.
+# Everything it starts is stopped by pid when it ends.  See
+# bench/README.md.  Exits 0 even when a target is missed (FAIL is printed).
+
+set -euo pipefail
+
+module=${1:?usage: bench/run.sh MODULE_SO [NGINX_BINARY] [options]}
+nginx=${2:-/usr/sbin/nginx}
+shift $(( $# >= 2 ? 2 : 1 ))
+
+exec /usr/bin/python3 "$(dirname "$0")/bench.py" \
+    --module "$module" --nginx "$nginx" "$@"
