@@ -23,6 +23,8 @@ static ngx_int_t ngx_http_yoti_idv_finish(ngx_http_request_t *r,
     ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_ctx_t *ctx);
 static void ngx_http_yoti_idv_set_result(ngx_http_yoti_idv_ctx_t *ctx,
     ngx_yoti_idv_verdict_e verdict, const char *reason);
+static void ngx_http_yoti_idv_log_error(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx);
 
 
 /* the context of the module's own subrequests: the handler skips them */
@@ -145,6 +147,9 @@ ngx_http_yoti_idv_handler(ngx_http_request_t *r)
         }
 
         if (ymcf->zone) {
+            ctx->cache_hash = ngx_crc32_long(ctx->cache_key.data,
+                                             ctx->cache_key.len);
+
             rc = ngx_http_yoti_idv_shm_lookup(r, ymcf->zone, ctx);
 
             if (rc == NGX_AGAIN) {
@@ -210,7 +215,6 @@ ngx_http_yoti_idv_cache_key(ngx_http_request_t *r,
     }
 
     ctx->cache_key.len = p - ctx->cache_key.data;
-    ctx->cache_hash = ngx_crc32_long(ctx->cache_key.data, ctx->cache_key.len);
 
     return NGX_OK;
 }
@@ -563,13 +567,7 @@ ngx_http_yoti_idv_finish(ngx_http_request_t *r,
             break;
 
         case NGX_YOTI_IDV_ERROR:
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "yoti_idv: no verdict for %s%V%s: %s%s%s",
-                          ctx->session_id.len ? "session \"" : "the request",
-                          &ctx->session_id,
-                          ctx->session_id.len ? "\"" : "",
-                          res->reason, res->detail[0] ? ", " : "",
-                          res->detail);
+            ngx_http_yoti_idv_log_error(r, ctx);
             break;
 
         default:
@@ -598,4 +596,53 @@ ngx_http_yoti_idv_finish(ngx_http_request_t *r,
     default:
         return NGX_HTTP_FORBIDDEN;
     }
+}
+
+
+/*
+ * while Redis or the provider is down every request fails alike: a worker
+ * says so once a second for each of them, and counts what it left out
+ */
+
+static void
+ngx_http_yoti_idv_log_error(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx)
+{
+    u_char                 *p;
+    ngx_uint_t              i;
+    ngx_yoti_idv_result_t  *res;
+    u_char                  more[64];
+
+    static ngx_msec_t       logged[2];
+    static ngx_uint_t       skipped[2];
+
+    res = &ctx->result;
+
+    i = (ngx_strncmp(res->reason, "redis:", 6) == 0) ? 0 : 1;
+
+    if (logged[i]
+        && (ngx_msec_int_t) (ngx_current_msec - logged[i]) < 1000)
+    {
+        skipped[i]++;
+        return;
+    }
+
+    p = more;
+
+    if (skipped[i]) {
+        p = ngx_snprintf(more, sizeof(more),
+                         " (and %ui more like it since the last line)",
+                         skipped[i]);
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "yoti_idv: no verdict for %s%V%s: %s%s%s%*s",
+                  ctx->session_id.len ? "session \"" : "the request",
+                  &ctx->session_id,
+                  ctx->session_id.len ? "\"" : "",
+                  res->reason, res->detail[0] ? ", " : "", res->detail,
+                  (size_t) (p - more), more);
+
+    logged[i] = ngx_current_msec;
+    skipped[i] = 0;
 }

@@ -831,3 +831,27 @@ X-User-Id: alice
 [alert]
 [crit]
 --- timeout: 5
+
+
+
+=== TEST 44: while Redis is down, a worker logs the error once a second and counts the rest
+--- http_config eval
+$YotiIdvTest::HttpConfig
+. "    yoti_idv_redis 127.0.0.1:$ENV{TEST_NGINX_DEAD_PORT} connect_timeout=300ms;\n"
+--- init
+for (1 .. 3) {
+    my $st = YotiIdvTest::request_status(server_port(), '/members/',
+                                         { 'X-User-Id' => 'alice' });
+    die "got $st\n" unless $st eq '503';
+}
+select(undef, undef, undef, 1.2);
+--- more_headers
+X-User-Id: alice
+--- error_code: 503
+--- error_log eval
+[qr/no verdict for the request: redis:connect, redis at "[^"]+" is not usable, see the lines above, client/,
+ qr/no verdict for the request: redis:connect, redis at "[^"]+" is not usable, see the lines above \(and 2 more like it since the last line\), client/]
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 5
