@@ -100,7 +100,6 @@ ngx_http_yoti_idv_handler(ngx_http_request_t *r)
         ctx->lookup_ylcf = NULL;
         ctx->shm_ylcf = NULL;
         ctx->shm_hit = 0;
-        ctx->looked_up = 0;
         ctx->fetched = 0;
         ctx->done = 0;
         ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_NONE;

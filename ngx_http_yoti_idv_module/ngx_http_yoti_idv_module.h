@@ -157,7 +157,6 @@ typedef struct {
     unsigned                       shm_waiting:1;
     unsigned                       shm_hit:1;
     unsigned                       looking_up:1;
-    unsigned                       looked_up:1;
     unsigned                       has_mapping:1;
     unsigned                       fetching:1;
     unsigned                       fetched:1;

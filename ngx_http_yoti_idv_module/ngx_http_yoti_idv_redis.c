@@ -41,7 +41,6 @@ typedef struct {
     ngx_msec_t                        retry_at;
     const char                       *error;     /* why it went down */
 
-    unsigned                          connected:1;
     unsigned                          ready:1;      /* AUTH, SELECT done */
     unsigned                          setup_failed:1;
 } ngx_http_yoti_idv_redis_t;
@@ -99,7 +98,6 @@ ngx_http_yoti_idv_redis_lookup(ngx_http_request_t *r,
     ngx_http_yoti_idv_redis_token_t  *token;
 
     ctx->lookup_ylcf = ylcf;
-    ctx->looked_up = 0;
     ctx->redis_error = NULL;
     ngx_str_null(&ctx->mapping);
     ngx_str_null(&ctx->cached);
@@ -107,7 +105,6 @@ ngx_http_yoti_idv_redis_lookup(ngx_http_request_t *r,
     ac = ngx_http_yoti_idv_redis_get(r->connection->log, ymcf->redis, &err);
 
     if (ac == NULL) {
-        ctx->looked_up = 1;
         ctx->redis_error = err;
         return NGX_OK;
     }
@@ -155,7 +152,6 @@ ngx_http_yoti_idv_redis_lookup(ngx_http_request_t *r,
         != REDIS_OK)
     {
         ngx_free(token);
-        ctx->looked_up = 1;
         ctx->redis_error = ngx_http_yoti_idv_redis.error
                            ? ngx_http_yoti_idv_redis.error : "redis:closed";
         return NGX_OK;
@@ -219,7 +215,6 @@ ngx_http_yoti_idv_redis_lookup_reply(redisAsyncContext *ac, void *reply,
 
     ctx->token = NULL;
     ctx->looking_up = 0;
-    ctx->looked_up = 1;
 
     if (ctx->redis_timer.timer_set) {
         ngx_del_timer(&ctx->redis_timer);
@@ -327,7 +322,6 @@ ngx_http_yoti_idv_redis_timeout(ngx_event_t *ev)
 
     ngx_http_yoti_idv_redis_detach(ctx);
 
-    ctx->looked_up = 1;
     ctx->redis_error = "redis:timeout";
 
     /* a server that does not answer one command will not answer others */
@@ -570,7 +564,6 @@ ngx_http_yoti_idv_redis_get(ngx_log_t *log,
 
     rd->ac = ac;
     rd->conn = c;
-    rd->connected = 0;
     rd->ready = (rcf->password.len == 0 && rcf->db == 0);
     rd->setup_failed = 0;
 
@@ -692,8 +685,6 @@ ngx_http_yoti_idv_redis_connected(const redisAsyncContext *ac, int status)
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, rd->log, 0,
                    "yoti_idv redis connected to \"%V\"", &rd->conf->name);
-
-    rd->connected = 1;
 
     /* an idle connection a firewall dropped is noticed, not waited on */
 
@@ -887,7 +878,6 @@ ngx_http_yoti_idv_redis_cleanup(void *data)
     if (rd->conn == c) {
         rd->ac = NULL;
         rd->conn = NULL;
-        rd->connected = 0;
         rd->ready = 0;
     }
 }

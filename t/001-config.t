@@ -506,8 +506,8 @@ invalid parameter "size=2m" in "yoti_idv_cache_zone"
     yoti_idv_cache_zone idv:1m;
 --- config
 --- must_die
---- error_log eval
-qr/\[emerg\] .*idv/
+--- error_log
+the shared memory zone "idv" is already declared for a different use
 
 
 
