@@ -147,15 +147,18 @@ ngx_http_yoti_idv_add_header(ngx_http_yoti_idv_fetch_t *fetch, char *key,
 }
 
 
+/* NGX_OK: the subrequest runs, nginx resumes r when it is done */
+
 ngx_int_t
 ngx_http_yoti_idv_fetch(ngx_http_request_t *r,
-    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_ctx_t *ctx)
+    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *session_id,
+    ngx_http_yoti_idv_answer_t *answer)
 {
     ngx_http_request_t          *sr;
     ngx_http_yoti_idv_fetch_t    fetch;
     ngx_http_post_subrequest_t  *ps;
 
-    if (ylcf->provider->create_request(r, ylcf, &ctx->session_id, &fetch)
+    if (ylcf->provider->create_request(r, ylcf, session_id, &fetch)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -167,7 +170,7 @@ ngx_http_yoti_idv_fetch(ngx_http_request_t *r,
     }
 
     ps->handler = ngx_http_yoti_idv_fetch_done;
-    ps->data = ctx;
+    ps->data = answer;
 
     if (ngx_http_subrequest(r, &fetch.uri, &fetch.args, &sr, ps,
                             NGX_HTTP_SUBREQUEST_WAITED
@@ -192,18 +195,38 @@ ngx_http_yoti_idv_fetch(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_http_set_ctx(sr, &ngx_http_yoti_idv_fetch_marker,
-                     ngx_http_yoti_idv_module);
-
-    ctx->fetching = 1;
-    ctx->failure = NGX_HTTP_YOTI_IDV_FETCH_OK;
-    ctx->status = 0;
-    ngx_str_null(&ctx->body);
+    answer->sr = sr;
+    answer->ylcf = ylcf;
+    answer->session_id = *session_id;
+    answer->status = 0;
+    ngx_str_null(&answer->body);
+    answer->failure = NGX_HTTP_YOTI_IDV_FETCH_OK;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "yoti_idv fetch \"%V?%V\"", &fetch.uri, &fetch.args);
 
-    return NGX_AGAIN;
+    return NGX_OK;
+}
+
+
+/*
+ * the module's own subrequests, and what they lead to, are never gated:
+ * known by their post-subrequest handler, which an internal redirect or
+ * error_page in the API location keeps
+ */
+
+ngx_uint_t
+ngx_http_yoti_idv_is_fetch(ngx_http_request_t *r)
+{
+    for ( /* void */ ; r != r->main; r = r->parent) {
+        if (r->post_subrequest
+            && r->post_subrequest->handler == ngx_http_yoti_idv_fetch_done)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -270,7 +293,7 @@ ngx_http_yoti_idv_set_headers_in(ngx_http_request_t *sr,
 static ngx_int_t
 ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
-    ngx_http_yoti_idv_ctx_t  *ctx = data;
+    ngx_http_yoti_idv_answer_t *a = data;
 
     ngx_buf_t                 *b;
     ngx_connection_t          *c;
@@ -284,21 +307,19 @@ ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
     /* may be called again, e.g. once with 502 and once for its error page */
 
-    ctx->fetching = 0;
-    ctx->fetched = 1;
-    ctx->failure = NGX_HTTP_YOTI_IDV_FETCH_OK;
+    a->failure = NGX_HTTP_YOTI_IDV_FETCH_OK;
 
-    ctx->status = (rc >= NGX_HTTP_SPECIAL_RESPONSE)
+    a->status = (rc >= NGX_HTTP_SPECIAL_RESPONSE)
                   ? rc : (ngx_int_t) sr->headers_out.status;
 
     b = sr->out ? sr->out->buf : NULL;
 
     if (b) {
-        ctx->body.data = b->pos;
-        ctx->body.len = b->last - b->pos;
+        a->body.data = b->pos;
+        a->body.len = b->last - b->pos;
 
     } else {
-        ngx_str_null(&ctx->body);
+        ngx_str_null(&a->body);
     }
 
     clcf = ngx_http_get_module_loc_conf(sr, ngx_http_core_module);
@@ -307,27 +328,27 @@ ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         > (off_t) clcf->subrequest_output_buffer_size
         || ((rc == NGX_ERROR || c->error) && b && b->last == b->end))
     {
-        ctx->failure = NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG;
+        a->failure = NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG;
 
-    } else if (ctx->status >= NGX_HTTP_SPECIAL_RESPONSE) {
+    } else if (a->status >= NGX_HTTP_SPECIAL_RESPONSE) {
         /* the status says it all, the body is only for the log */
 
     } else if (rc == NGX_ERROR || c->error) {
-        ctx->failure = NGX_HTTP_YOTI_IDV_FETCH_FAILED;
+        a->failure = NGX_HTTP_YOTI_IDV_FETCH_FAILED;
 
     } else if (sr->headers_out.content_length_n >= 0
-               && (off_t) ctx->body.len != sr->headers_out.content_length_n)
+               && (off_t) a->body.len != sr->headers_out.content_length_n)
     {
         /* the provider closed the connection in the middle of the body */
-        ctx->failure = NGX_HTTP_YOTI_IDV_FETCH_TRUNCATED;
+        a->failure = NGX_HTTP_YOTI_IDV_FETCH_TRUNCATED;
     }
 
-    if (ctx->status >= NGX_HTTP_SPECIAL_RESPONSE
-        && ctx->failure == NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG)
+    if (a->status >= NGX_HTTP_SPECIAL_RESPONSE
+        && a->failure == NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG)
     {
         /* an error status with a large page: the status is enough */
-        ctx->failure = NGX_HTTP_YOTI_IDV_FETCH_OK;
-        ngx_str_null(&ctx->body);
+        a->failure = NGX_HTTP_YOTI_IDV_FETCH_OK;
+        ngx_str_null(&a->body);
 
         if (!c->read->error && !c->write->error && !c->read->eof) {
             c->error = 0;
@@ -336,7 +357,7 @@ ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         return (rc == NGX_ERROR) ? NGX_OK : rc;
     }
 
-    if (ctx->failure == NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG
+    if (a->failure == NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG
         && !c->read->error && !c->write->error && !c->read->eof)
     {
         /*
@@ -348,7 +369,7 @@ ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         c->error = 0;
     }
 
-    if (ctx->failure != NGX_HTTP_YOTI_IDV_FETCH_OK) {
+    if (a->failure != NGX_HTTP_YOTI_IDV_FETCH_OK) {
 
         /*
          * the subrequest failed, not the request: the request goes on to

@@ -4,68 +4,154 @@
  */
 
 
+/*
+ * The gate is a state machine; ctx->state says where a request is:
+ *
+ *   IDS           the user id, and the session id where a variable gives
+ *                 it, evaluated for ctx->ylcf: one policy, one session
+ *                 source
+ *   ZONE          look the verdict up in yoti_idv_cache_zone
+ *   ZONE_WAIT     parked: another request fetches that verdict
+ *   ZONE_WAITED   the burst's verdict came, or the wait ended without one
+ *   REDIS         one MGET: the user's mapping and the cached verdict
+ *   REDIS_WAIT    parked: the MGET is out
+ *   REDIS_WAITED  its reply, or why there is none, is in
+ *   FETCH         ask the provider, or take the answer this request
+ *                 already has about the same session
+ *   FETCH_WAIT    parked: the subrequest to the provider runs
+ *   EVALUATE      the answer against the policy
+ *   EVALUATED     a verdict: cache it, log it
+ *   FINISHED      the verdict's status, for as long as the request stays
+ *                 in this location
+ *
+ * A parked request resumes from one place.  The zone and Redis code call
+ * back when their wait ends, which posts ctx->wake; its handler, resume(),
+ * is the only thing that moves a request out of ZONE_WAIT or REDIS_WAIT.
+ * A subrequest's parent is resumed by nginx itself, and FETCH_WAIT ends
+ * when the handler then finds the subrequest done.  Whoever runs the
+ * handler of a parked request meanwhile (a client event, pipelined bytes)
+ * gets NGX_AGAIN.
+ *
+ * Everything from ctx->ylcf to ctx->result belongs to one location's
+ * policy and session source, and is computed anew when the handler runs
+ * for another location (error_page, an internal redirect) or the ids
+ * evaluate differently.  Only the provider's answer, ctx->answer, is kept,
+ * and used again only for the same session asked of the same provider,
+ * API and app: a fallback location evaluates it under its own policy and
+ * caches that verdict under its own key.
+ */
+
+
 #include "ngx_http_yoti_idv_module.h"
+#include "ngx_yoti_idv_cache.h"
 
 
-static ngx_int_t ngx_http_yoti_idv_looked_up(ngx_http_request_t *r,
-    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_loc_conf_t *ylcf,
+static ngx_int_t ngx_http_yoti_idv_gate(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_yoti_idv_parked(ngx_http_yoti_idv_ctx_t *ctx);
+static void ngx_http_yoti_idv_bind(ngx_http_yoti_idv_ctx_t *ctx,
+    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *user, ngx_str_t *sid);
+static ngx_int_t ngx_http_yoti_idv_run(ngx_http_request_t *r,
     ngx_http_yoti_idv_ctx_t *ctx);
-static ngx_int_t ngx_http_yoti_idv_parse_cached(ngx_http_request_t *r,
+static ngx_int_t ngx_http_yoti_idv_ids(ngx_http_request_t *r,
     ngx_http_yoti_idv_ctx_t *ctx);
 static ngx_int_t ngx_http_yoti_idv_cache_key(ngx_http_request_t *r,
-    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_ctx_t *ctx);
+    ngx_http_yoti_idv_ctx_t *ctx);
+static ngx_int_t ngx_http_yoti_idv_zone(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx);
+static void ngx_http_yoti_idv_zone_waited(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx);
+static void ngx_http_yoti_idv_after_zone(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx);
+static ngx_int_t ngx_http_yoti_idv_redis(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx);
+static void ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx);
+static ngx_int_t ngx_http_yoti_idv_cached(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx, ngx_str_t *value);
+static ngx_int_t ngx_http_yoti_idv_ask(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx);
+static void ngx_http_yoti_idv_evaluate(ngx_http_yoti_idv_ctx_t *ctx);
+static void ngx_http_yoti_idv_finish(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx);
+static void ngx_http_yoti_idv_redis_put(ngx_http_request_t *r,
+    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_ctx_t *ctx);
+static ngx_int_t ngx_http_yoti_idv_status(ngx_http_yoti_idv_ctx_t *ctx);
+static time_t ngx_http_yoti_idv_valid(ngx_http_yoti_idv_main_conf_t *ymcf,
+    ngx_yoti_idv_verdict_e verdict);
+static void ngx_http_yoti_idv_verdict(ngx_http_yoti_idv_ctx_t *ctx,
+    ngx_yoti_idv_verdict_e verdict, const char *reason);
+static void ngx_http_yoti_idv_wake_up(void *data);
+static void ngx_http_yoti_idv_resume(ngx_event_t *ev);
 static ngx_http_yoti_idv_ctx_t *ngx_http_yoti_idv_create_ctx(
     ngx_http_request_t *r);
 static void ngx_http_yoti_idv_ctx_cleanup(void *data);
-static ngx_int_t ngx_http_yoti_idv_evaluate(ngx_http_request_t *r,
-    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_ctx_t *ctx);
-static ngx_int_t ngx_http_yoti_idv_finish(ngx_http_request_t *r,
-    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_ctx_t *ctx);
-static void ngx_http_yoti_idv_set_result(ngx_http_yoti_idv_ctx_t *ctx,
-    ngx_yoti_idv_verdict_e verdict, const char *reason);
 static void ngx_http_yoti_idv_log_error(ngx_http_request_t *r,
     ngx_http_yoti_idv_ctx_t *ctx);
 
 
-/* the context of the module's own subrequests: the handler skips them */
-ngx_http_yoti_idv_ctx_t  ngx_http_yoti_idv_fetch_marker;
+ngx_int_t
+ngx_http_yoti_idv_access_handler(ngx_http_request_t *r)
+{
+    /* nginx runs no access phase for subrequests: see rewrite_handler() */
 
+    return ngx_http_yoti_idv_gate(r);
+}
+
+
+/*
+ * A subrequest into a gated location (auth_request, SSI, ...) is gated
+ * here, in the rewrite phase, before "return" or "rewrite" of that
+ * location can answer it.
+ */
 
 ngx_int_t
-ngx_http_yoti_idv_handler(ngx_http_request_t *r)
+ngx_http_yoti_idv_rewrite_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                       rc;
-    ngx_str_t                       user, sid;
-    ngx_http_yoti_idv_ctx_t        *ctx;
-    ngx_http_yoti_idv_loc_conf_t   *ylcf;
-    ngx_http_yoti_idv_main_conf_t  *ymcf;
+    ngx_int_t  rc;
+
+    if (r == r->main) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_yoti_idv_gate(r);
+
+    switch (rc) {
+
+    case NGX_OK:
+        /* allowed: the location goes on */
+        return NGX_DECLINED;
+
+    case NGX_AGAIN:
+        /* parked: the rewrite phase knows this as NGX_DONE */
+        return NGX_DONE;
+
+    default:
+        return rc;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_yoti_idv_gate(ngx_http_request_t *r)
+{
+    ngx_str_t                      user, sid;
+    ngx_http_yoti_idv_ctx_t       *ctx;
+    ngx_http_yoti_idv_loc_conf_t  *ylcf;
 
     ylcf = ngx_http_get_module_loc_conf(r, ngx_http_yoti_idv_module);
 
-    if (!ylcf->enable) {
+    if (!ylcf->enable || ngx_http_yoti_idv_is_fetch(r)) {
         return NGX_DECLINED;
     }
 
     ctx = ngx_http_yoti_idv_get_ctx(r);
 
-    if (ctx == &ngx_http_yoti_idv_fetch_marker) {
-        return NGX_DECLINED;
+    if (ctx && ngx_http_yoti_idv_parked(ctx)) {
+        return NGX_AGAIN;
     }
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "yoti_idv handler");
-
-    if (ctx == NULL) {
-        ctx = ngx_http_yoti_idv_create_ctx(r);
-        if (ctx == NULL) {
-            return NGX_ERROR;
-        }
-
-    } else if (ctx->fetching || ctx->looking_up || ctx->shm_waiting) {
-        return NGX_AGAIN;
-    }
-
-    ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
 
     if (ngx_http_complex_value(r, ylcf->user_id, &user) != NGX_OK) {
         return NGX_ERROR;
@@ -80,118 +166,215 @@ ngx_http_yoti_idv_handler(ngx_http_request_t *r)
         ngx_str_null(&sid);
     }
 
-    if (ctx->user_id.len != user.len
-        || ngx_memcmp(ctx->user_id.data, user.data, user.len) != 0
-        || ctx->var_session_id.len != sid.len
-        || ngx_memcmp(ctx->var_session_id.data, sid.data, sid.len) != 0
-        || ctx->has_mapping != (ylcf->session_id == NULL)
-        || ctx->ylcf == NULL)
-    {
-        /*
-         * a new user or session; otherwise, after the subrequest, a Redis
-         * reply, an internal redirect or error_page, what is known about
-         * this user and session is still good
-         */
-
-        ctx->user_id = user;
-        ctx->var_session_id = sid;
-        ctx->has_mapping = (ylcf->session_id == NULL);
-        ngx_str_null(&ctx->session_id);
-        ctx->lookup_ylcf = NULL;
-        ctx->shm_ylcf = NULL;
-        ctx->shm_hit = 0;
-        ctx->fetched = 0;
-        ctx->done = 0;
-        ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_NONE;
-
-    } else if (ctx->done && ctx->ylcf == ylcf) {
-        return ngx_http_yoti_idv_finish(r, ylcf, ctx);
-    }
-
-    ctx->ylcf = ylcf;
-    ctx->done = 0;
-
-    if (user.len == 0) {
-        ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_DENY, "no_user");
-        return ngx_http_yoti_idv_finish(r, ylcf, ctx);
-    }
-
-    if (!ctx->has_mapping) {
-
-        if (sid.len == 0) {
-            ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_DENY,
-                                         "no_session");
-            return ngx_http_yoti_idv_finish(r, ylcf, ctx);
-        }
-
-        if (!ngx_yoti_idv_valid_session_id((char *) sid.data, sid.len)) {
-            ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_DENY,
-                                         "bad_session_id");
-            return ngx_http_yoti_idv_finish(r, ylcf, ctx);
-        }
-
-        ctx->session_id = sid;
-    }
-
-    if (ctx->fetched) {
-        return ngx_http_yoti_idv_evaluate(r, ylcf, ctx);
-    }
-
-    if ((ymcf->zone || ymcf->redis) && ctx->shm_ylcf != ylcf) {
-        ctx->shm_ylcf = ylcf;
-        ctx->shm_hit = 0;
-
-        if (ngx_http_yoti_idv_cache_key(r, ylcf, ctx) != NGX_OK) {
+    if (ctx == NULL) {
+        ctx = ngx_http_yoti_idv_create_ctx(r);
+        if (ctx == NULL) {
             return NGX_ERROR;
         }
 
-        if (ymcf->zone) {
-            ctx->cache_hash = ngx_crc32_long(ctx->cache_key.data,
-                                             ctx->cache_key.len);
+        ngx_http_yoti_idv_bind(ctx, ylcf, &user, &sid);
 
-            rc = ngx_http_yoti_idv_shm_lookup(r, ymcf->zone, ctx);
+    } else if (ctx->ylcf != ylcf
+               || ctx->user_id.len != user.len
+               || ngx_memcmp(ctx->user_id.data, user.data, user.len) != 0
+               || ctx->var_session_id.len != sid.len
+               || ngx_memcmp(ctx->var_session_id.data, sid.data, sid.len)
+                  != 0)
+    {
+        ngx_http_yoti_idv_bind(ctx, ylcf, &user, &sid);
+    }
 
-            if (rc == NGX_AGAIN) {
+    return ngx_http_yoti_idv_run(r, ctx);
+}
+
+
+static ngx_uint_t
+ngx_http_yoti_idv_parked(ngx_http_yoti_idv_ctx_t *ctx)
+{
+    switch (ctx->state) {
+
+    case NGX_HTTP_YOTI_IDV_ZONE_WAIT:
+    case NGX_HTTP_YOTI_IDV_REDIS_WAIT:
+        return 1;
+
+    case NGX_HTTP_YOTI_IDV_FETCH_WAIT:
+        return !ctx->answer.sr->done;
+
+    default:
+        return 0;
+    }
+}
+
+
+/* a new policy, session source or ids: nothing computed for others stays */
+
+static void
+ngx_http_yoti_idv_bind(ngx_http_yoti_idv_ctx_t *ctx,
+    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *user, ngx_str_t *sid)
+{
+    ngx_http_yoti_idv_shm_release(&ctx->zone);
+    ngx_http_yoti_idv_redis_cancel(&ctx->redis);
+
+    ctx->state = NGX_HTTP_YOTI_IDV_IDS;
+
+    ctx->ylcf = ylcf;
+    ctx->user_id = *user;
+    ctx->var_session_id = *sid;
+    ngx_str_null(&ctx->session_id);
+
+    ngx_str_null(&ctx->cache_key);
+    ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_NONE;
+
+    ctx->evaluated = 0;
+
+    /* nothing reads it before EVALUATED; if anything did, it would deny */
+    ctx->result.verdict = NGX_YOTI_IDV_ERROR;
+    ngx_cpystrn((u_char *) ctx->result.reason, (u_char *) "internal",
+                NGX_YOTI_IDV_REASON_LEN);
+    ctx->result.detail[0] = '\0';
+}
+
+
+/*
+ * each step sets the next state and returns NGX_OK to go on with it,
+ * NGX_AGAIN when it parked the request, or NGX_ERROR
+ */
+
+static ngx_int_t
+ngx_http_yoti_idv_run(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    for ( ;; ) {
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "yoti_idv state %d", ctx->state);
+
+        switch (ctx->state) {
+
+        case NGX_HTTP_YOTI_IDV_IDS:
+            rc = ngx_http_yoti_idv_ids(r, ctx);
+            break;
+
+        case NGX_HTTP_YOTI_IDV_ZONE:
+            rc = ngx_http_yoti_idv_zone(r, ctx);
+            break;
+
+        case NGX_HTTP_YOTI_IDV_ZONE_WAITED:
+            ngx_http_yoti_idv_zone_waited(r, ctx);
+            rc = NGX_OK;
+            break;
+
+        case NGX_HTTP_YOTI_IDV_REDIS:
+            rc = ngx_http_yoti_idv_redis(r, ctx);
+            break;
+
+        case NGX_HTTP_YOTI_IDV_REDIS_WAITED:
+            ngx_http_yoti_idv_redis_waited(r, ctx);
+            rc = NGX_OK;
+            break;
+
+        case NGX_HTTP_YOTI_IDV_FETCH:
+            rc = ngx_http_yoti_idv_ask(r, ctx);
+            break;
+
+        case NGX_HTTP_YOTI_IDV_FETCH_WAIT:
+
+            if (!ctx->answer.sr->done) {
                 return NGX_AGAIN;
             }
 
-            ctx->shm_hit = (rc == NGX_OK);
+            ctx->state = NGX_HTTP_YOTI_IDV_EVALUATE;
+            rc = NGX_OK;
+            break;
+
+        case NGX_HTTP_YOTI_IDV_EVALUATE:
+            ngx_http_yoti_idv_evaluate(ctx);
+            rc = NGX_OK;
+            break;
+
+        case NGX_HTTP_YOTI_IDV_EVALUATED:
+            ngx_http_yoti_idv_finish(r, ctx);
+            rc = NGX_OK;
+            break;
+
+        case NGX_HTTP_YOTI_IDV_FINISHED:
+            return ngx_http_yoti_idv_status(ctx);
+
+        default: /* ZONE_WAIT, REDIS_WAIT: see parked() */
+            return NGX_AGAIN;
         }
-    }
-
-    if (ctx->shm_hit) {
-        ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_HIT;
-        return ngx_http_yoti_idv_finish(r, ylcf, ctx);
-    }
-
-    if (ymcf->redis == NULL) {
-        ctx->cache = ymcf->zone ? NGX_HTTP_YOTI_IDV_CACHE_MISS
-                                : NGX_HTTP_YOTI_IDV_CACHE_BYPASS;
-        return ngx_http_yoti_idv_fetch(r, ylcf, ctx);
-    }
-
-    if (ctx->lookup_ylcf != ylcf) {
-        rc = ngx_http_yoti_idv_redis_lookup(r, ymcf, ylcf, ctx);
 
         if (rc != NGX_OK) {
             return rc;
         }
     }
+}
 
-    return ngx_http_yoti_idv_looked_up(r, ymcf, ylcf, ctx);
+
+static ngx_int_t
+ngx_http_yoti_idv_ids(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
+{
+    ngx_http_yoti_idv_loc_conf_t   *ylcf;
+    ngx_http_yoti_idv_main_conf_t  *ymcf;
+
+    ylcf = ctx->ylcf;
+    ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
+
+    if (ctx->user_id.len == 0) {
+        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_DENY, "no_user");
+        return NGX_OK;
+    }
+
+    if (ylcf->session_id) {
+
+        if (ctx->var_session_id.len == 0) {
+            ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_DENY, "no_session");
+            return NGX_OK;
+        }
+
+        if (!ngx_yoti_idv_valid_session_id((char *) ctx->var_session_id.data,
+                                           ctx->var_session_id.len))
+        {
+            ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_DENY,
+                                      "bad_session_id");
+            return NGX_OK;
+        }
+
+        ctx->session_id = ctx->var_session_id;
+    }
+
+    if (ymcf->zone == NULL && ymcf->redis == NULL) {
+        ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_BYPASS;
+        ctx->state = NGX_HTTP_YOTI_IDV_FETCH;
+        return NGX_OK;
+    }
+
+    if (ngx_http_yoti_idv_cache_key(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->state = ymcf->zone ? NGX_HTTP_YOTI_IDV_ZONE
+                            : NGX_HTTP_YOTI_IDV_REDIS;
+
+    return NGX_OK;
 }
 
 
 /*
- * what a cached verdict is for: the policy, and the user (whose value
- * names the session) or, for an unbound policy, the session
+ * what a cached verdict is for: the policy and session source (both in
+ * the fingerprint), and the user (whose value names the session) or, for
+ * an unbound policy, the session
  */
 
 static ngx_int_t
 ngx_http_yoti_idv_cache_key(ngx_http_request_t *r,
-    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_ctx_t *ctx)
+    ngx_http_yoti_idv_ctx_t *ctx)
 {
-    u_char  *p;
+    u_char                        *p;
+    ngx_http_yoti_idv_loc_conf_t  *ylcf;
+
+    ylcf = ctx->ylcf;
 
     p = ngx_pnalloc(r->pool, NGX_HTTP_YOTI_IDV_FP_LEN + sizeof(":session:")
                              + ngx_max(ctx->user_id.len,
@@ -204,7 +387,7 @@ ngx_http_yoti_idv_cache_key(ngx_http_request_t *r,
 
     p = ngx_cpymem(p, ylcf->fingerprint, NGX_HTTP_YOTI_IDV_FP_LEN);
 
-    if (ctx->has_mapping || ylcf->bind_user) {
+    if (ylcf->session_id == NULL || ylcf->bind_user) {
         p = ngx_cpymem(p, ":user:", sizeof(":user:") - 1);
         p = ngx_cpymem(p, ctx->user_id.data, ctx->user_id.len);
 
@@ -219,153 +402,587 @@ ngx_http_yoti_idv_cache_key(ngx_http_request_t *r,
 }
 
 
-/* the session id and a cached verdict came from Redis, or it failed */
-
 static ngx_int_t
-ngx_http_yoti_idv_looked_up(ngx_http_request_t *r,
-    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_loc_conf_t *ylcf,
+ngx_http_yoti_idv_zone(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
+{
+    ngx_int_t                       rc;
+    ngx_http_yoti_idv_shm_op_t     *op;
+    ngx_http_yoti_idv_main_conf_t  *ymcf;
+
+    ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
+
+    op = &ctx->zone;
+
+    op->zone = ymcf->zone;
+    op->key = ctx->cache_key;
+    op->hash = ngx_crc32_long(ctx->cache_key.data, ctx->cache_key.len);
+    op->session_id = ctx->session_id;
+    op->pool = r->pool;
+    op->log = r->connection->log;
+    op->done = ngx_http_yoti_idv_wake_up;
+    op->data = ctx;
+
+    rc = ngx_http_yoti_idv_shm_lookup(op);
+
+    switch (rc) {
+
+    case NGX_OK:
+        ngx_http_yoti_idv_zone_waited(r, ctx);
+        return NGX_OK;
+
+    case NGX_AGAIN:
+        /* resume() takes it from here */
+        ctx->state = NGX_HTTP_YOTI_IDV_ZONE_WAIT;
+        r->main->count++;
+        return NGX_AGAIN;
+
+    default:
+        /* NGX_DECLINED: this request fetches; NGX_ERROR: no zone today */
+        ngx_http_yoti_idv_after_zone(r, ctx);
+        return NGX_OK;
+    }
+}
+
+
+static void
+ngx_http_yoti_idv_zone_waited(ngx_http_request_t *r,
     ngx_http_yoti_idv_ctx_t *ctx)
 {
-    if (ctx->redis_error) {
-        ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_ERROR,
-                                     ctx->redis_error);
+    ngx_http_yoti_idv_shm_op_t  *op;
+
+    op = &ctx->zone;
+
+    if (op->rc != NGX_OK) {
+        /* the wait ended without a verdict: ask on our own */
+        ngx_http_yoti_idv_after_zone(r, ctx);
+        return;
+    }
+
+    ngx_http_yoti_idv_verdict(ctx, op->verdict, (char *) op->reason);
+
+    if (op->verdict == NGX_YOTI_IDV_ERROR) {
+        ngx_cpystrn((u_char *) ctx->result.detail,
+                    (u_char *) "the fetch this request waited for failed, "
+                    "see its error above", NGX_YOTI_IDV_DETAIL_LEN);
+    }
+
+    /* with the mapping, the zone's entry names the session */
+    ctx->session_id = op->session_id;
+    ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_HIT;
+}
+
+
+static void
+ngx_http_yoti_idv_after_zone(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx)
+{
+    ngx_http_yoti_idv_main_conf_t  *ymcf;
+
+    ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
+
+    if (ymcf->redis) {
+        ctx->state = NGX_HTTP_YOTI_IDV_REDIS;
+        return;
+    }
+
+    ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_MISS;
+    ctx->state = NGX_HTTP_YOTI_IDV_FETCH;
+}
+
+
+/*
+ * MGET <prefix>user:<user id> <prefix>verdict:<key>, or only the verdict
+ * when the session id comes from a variable: the hot path is one round
+ * trip
+ */
+
+static ngx_int_t
+ngx_http_yoti_idv_redis(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
+{
+    u_char                         *p;
+    ngx_int_t                       rc;
+    ngx_str_t                      *key;
+    ngx_http_yoti_idv_redis_op_t   *op;
+    ngx_http_yoti_idv_main_conf_t  *ymcf;
+
+    ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
+
+    op = &ctx->redis;
+
+    op->nkeys = 0;
+    op->pool = r->pool;
+    op->log = r->connection->log;
+    op->done = ngx_http_yoti_idv_wake_up;
+    op->data = ctx;
+
+    if (ctx->ylcf->session_id == NULL) {
+        key = &op->keys[op->nkeys++];
+
+        key->data = ngx_pnalloc(r->pool, ymcf->prefix.len
+                                         + sizeof("user:") - 1
+                                         + ctx->user_id.len);
+        if (key->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(key->data, ymcf->prefix.data, ymcf->prefix.len);
+        p = ngx_cpymem(p, "user:", sizeof("user:") - 1);
+        p = ngx_cpymem(p, ctx->user_id.data, ctx->user_id.len);
+
+        key->len = p - key->data;
+    }
+
+    /* the verdict's key comes last, redis_put() stores under it */
+
+    key = &op->keys[op->nkeys++];
+
+    key->data = ngx_pnalloc(r->pool, ymcf->prefix.len + sizeof("verdict:") - 1
+                                     + ctx->cache_key.len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(key->data, ymcf->prefix.data, ymcf->prefix.len);
+    p = ngx_cpymem(p, "verdict:", sizeof("verdict:") - 1);
+    p = ngx_cpymem(p, ctx->cache_key.data, ctx->cache_key.len);
+
+    key->len = p - key->data;
+
+    rc = ngx_http_yoti_idv_redis_lookup(ymcf->redis, op);
+
+    if (rc == NGX_AGAIN) {
+        /* resume() takes it from here */
+        ctx->state = NGX_HTTP_YOTI_IDV_REDIS_WAIT;
+        r->main->count++;
+        return NGX_AGAIN;
+    }
+
+    if (rc == NGX_OK) {
+        /* it failed at once, op->error says why */
+        ctx->state = NGX_HTTP_YOTI_IDV_REDIS_WAITED;
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx)
+{
+    ngx_str_t                      *mapping, *cached;
+    ngx_http_yoti_idv_redis_op_t   *op;
+    ngx_http_yoti_idv_main_conf_t  *ymcf;
+
+    ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
+
+    op = &ctx->redis;
+
+    if (op->error) {
+        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR, op->error);
         ngx_snprintf((u_char *) ctx->result.detail,
                      NGX_YOTI_IDV_DETAIL_LEN - 1,
                      "redis at \"%V\" is not usable, see the lines above%Z",
                      &ymcf->redis->name);
-        return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+        return;
     }
 
     ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_MISS;
 
-    if (ctx->has_mapping) {
+    cached = &op->values[op->nkeys - 1];
 
-        if (ctx->mapping.data == NULL) {
-            ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_DENY,
-                                         "no_session");
-            return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+    if (ctx->ylcf->session_id == NULL) {
+        mapping = &op->values[0];
+
+        if (mapping->data == NULL) {
+            ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_DENY, "no_session");
+            return;
         }
 
-        if (!ngx_yoti_idv_valid_session_id((char *) ctx->mapping.data,
-                                           ctx->mapping.len))
+        if (!ngx_yoti_idv_valid_session_id((char *) mapping->data,
+                                           mapping->len))
         {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "yoti_idv: the session id that redis maps this "
                           "user to (\"%Vuser:<user id>\") is not 1 to 64 "
                           "of A-Z, a-z, 0-9 and \"-\": fix what writes it",
                           &ymcf->prefix);
-            ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_DENY,
-                                         "bad_session_id");
-            return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+            ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_DENY,
+                                      "bad_session_id");
+            return;
         }
 
-        ctx->session_id = ctx->mapping;
+        ctx->session_id = *mapping;
     }
 
-    if (ctx->cached.data
-        && ngx_http_yoti_idv_parse_cached(r, ctx) == NGX_OK)
-    {
+    if (cached->data && ngx_http_yoti_idv_cached(r, ctx, cached) == NGX_OK) {
         ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_HIT;
-        return ngx_http_yoti_idv_finish(r, ylcf, ctx);
+        return;
     }
 
-    return ngx_http_yoti_idv_fetch(r, ylcf, ctx);
+    ctx->state = NGX_HTTP_YOTI_IDV_FETCH;
 }
 
 
-/*
- * "1 <session id> <ALLOW|DENY|PENDING> <reason>": a verdict for another
- * session is stale, one that does not parse is never trusted
- */
+/* a verdict for another session is stale, one that does not parse is
+ * never trusted */
 
 static ngx_int_t
-ngx_http_yoti_idv_parse_cached(ngx_http_request_t *r,
-    ngx_http_yoti_idv_ctx_t *ctx)
+ngx_http_yoti_idv_cached(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx,
+    ngx_str_t *value)
 {
-    u_char                  *p, *last, *sid, *verdict, *reason;
-    ngx_uint_t               v;
-    ngx_yoti_idv_verdict_e   verdicts[] = {
-                                 NGX_YOTI_IDV_ALLOW,
-                                 NGX_YOTI_IDV_DENY,
-                                 NGX_YOTI_IDV_PENDING
-                             };
+    ngx_yoti_idv_cached_t  c;
 
-    p = ctx->cached.data;
-    last = p + ctx->cached.len;
-
-    if (last - p < 2 || p[0] != '1' || p[1] != ' ') {
-        goto corrupt;
+    if (ngx_yoti_idv_cached_parse((char *) value->data, value->len, &c)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "yoti_idv: ignoring a cached verdict in redis that "
+                      "does not parse; it will be replaced");
+        return NGX_ERROR;
     }
 
-    sid = p + 2;
-
-    verdict = ngx_strlchr(sid, last, ' ');
-    if (verdict == NULL) {
-        goto corrupt;
-    }
-
-    if (!ngx_yoti_idv_valid_session_id((char *) sid, verdict - sid)) {
-        goto corrupt;
-    }
-
-    verdict++;
-
-    reason = ngx_strlchr(verdict, last, ' ');
-    if (reason == NULL) {
-        goto corrupt;
-    }
-
-    for (v = 0; v < sizeof(verdicts) / sizeof(verdicts[0]); v++) {
-        if (ngx_strncmp(verdict, ngx_yoti_idv_verdict_name(verdicts[v]),
-                        reason - verdict) == 0
-            && ngx_yoti_idv_verdict_name(verdicts[v])[reason - verdict]
-               == '\0')
-        {
-            break;
-        }
-    }
-
-    if (v == sizeof(verdicts) / sizeof(verdicts[0])) {
-        goto corrupt;
-    }
-
-    reason++;
-
-    if (reason == last || last - reason >= NGX_YOTI_IDV_REASON_LEN) {
-        goto corrupt;
-    }
-
-    for (p = reason; p < last; p++) {
-        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
-              || (*p >= '0' && *p <= '9')
-              || *p == '_' || *p == ':' || *p == '-' || *p == '.'))
-        {
-            goto corrupt;
-        }
-    }
-
-    if ((size_t) (verdict - 1 - sid) != ctx->session_id.len
-        || ngx_memcmp(sid, ctx->session_id.data, ctx->session_id.len) != 0)
+    if (c.session_id_len != ctx->session_id.len
+        || ngx_memcmp(c.session_id, ctx->session_id.data, c.session_id_len)
+           != 0)
     {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "yoti_idv cached verdict is for another session");
         return NGX_DECLINED;
     }
 
-    ctx->result.verdict = verdicts[v];
-    ngx_memcpy(ctx->result.reason, reason, last - reason);
-    ctx->result.reason[last - reason] = '\0';
-    ctx->result.detail[0] = '\0';
+    ngx_http_yoti_idv_verdict(ctx, c.verdict, "");
+    ngx_memcpy(ctx->result.reason, c.reason, c.reason_len);
+    ctx->result.reason[c.reason_len] = '\0';
 
     return NGX_OK;
+}
 
-corrupt:
 
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "yoti_idv: ignoring a cached verdict in redis that does "
-                  "not parse; it will be replaced");
+/* the answer this request has about the session, or a new one */
 
-    return NGX_ERROR;
+static ngx_int_t
+ngx_http_yoti_idv_ask(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_http_yoti_idv_answer_t    *a;
+    ngx_http_yoti_idv_loc_conf_t  *ylcf;
+
+    a = &ctx->answer;
+    ylcf = ctx->ylcf;
+
+    if (a->sr && a->sr->done
+        && a->session_id.len == ctx->session_id.len
+        && ngx_memcmp(a->session_id.data, ctx->session_id.data,
+                      ctx->session_id.len) == 0
+        && a->ylcf->provider == ylcf->provider
+        && a->ylcf->key == ylcf->key
+        && a->ylcf->api.len == ylcf->api.len
+        && ngx_memcmp(a->ylcf->api.data, ylcf->api.data, ylcf->api.len) == 0
+        && a->ylcf->sdk_id.len == ylcf->sdk_id.len
+        && ngx_memcmp(a->ylcf->sdk_id.data, ylcf->sdk_id.data,
+                      ylcf->sdk_id.len) == 0)
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "yoti_idv the request's answer serves again");
+
+        ctx->state = NGX_HTTP_YOTI_IDV_EVALUATE;
+        return NGX_OK;
+    }
+
+    rc = ngx_http_yoti_idv_fetch(r, ylcf, &ctx->session_id, a);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* nginx resumes this request when the subrequest is done */
+    ctx->state = NGX_HTTP_YOTI_IDV_FETCH_WAIT;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_yoti_idv_evaluate(ngx_http_yoti_idv_ctx_t *ctx)
+{
+    ngx_yoti_idv_policy_t          policy;
+    ngx_http_yoti_idv_answer_t    *a;
+    ngx_http_yoti_idv_loc_conf_t  *ylcf;
+
+    a = &ctx->answer;
+    ylcf = ctx->ylcf;
+
+    ctx->evaluated = 1;
+
+    switch (a->failure) {
+
+    case NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG:
+        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR,
+                                  "provider:too_big");
+        ngx_snprintf((u_char *) ctx->result.detail,
+                     NGX_YOTI_IDV_DETAIL_LEN - 1,
+                     "the provider's response is larger than "
+                     "\"subrequest_output_buffer_size\" of the "
+                     "\"%V\" location: raise it (64k is typical)%Z",
+                     &ylcf->api);
+        return;
+
+    case NGX_HTTP_YOTI_IDV_FETCH_TRUNCATED:
+        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR,
+                                  "provider:truncated");
+        ngx_snprintf((u_char *) ctx->result.detail,
+                     NGX_YOTI_IDV_DETAIL_LEN - 1,
+                     "the provider's response ended after %uz bytes, "
+                     "before its end%Z", a->body.len);
+        return;
+
+    case NGX_HTTP_YOTI_IDV_FETCH_FAILED:
+        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR,
+                                  "provider:failed");
+        ngx_cpystrn((u_char *) ctx->result.detail,
+                    (u_char *) "the request to the provider failed, "
+                    "see the error log lines above",
+                    NGX_YOTI_IDV_DETAIL_LEN);
+        return;
+
+    default: /* NGX_HTTP_YOTI_IDV_FETCH_OK */
+        break;
+    }
+
+    policy.reqs = ylcf->requires ? ylcf->requires->elts : NULL;
+    policy.nreqs = ylcf->requires ? ylcf->requires->nelts : 0;
+    policy.session_id = (const char *) ctx->session_id.data;
+    policy.session_id_len = ctx->session_id.len;
+
+    if (ylcf->bind_user) {
+        policy.user_id = (const char *) ctx->user_id.data;
+        policy.user_id_len = ctx->user_id.len;
+
+    } else {
+        policy.user_id = NULL;
+        policy.user_id_len = 0;
+    }
+
+    ylcf->provider->evaluate(a->status, (const char *) a->body.data,
+                             a->body.len, &policy, &ctx->result);
+
+    ctx->state = NGX_HTTP_YOTI_IDV_EVALUATED;
+}
+
+
+static void
+ngx_http_yoti_idv_finish(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
+{
+    ngx_yoti_idv_result_t          *res;
+    ngx_http_yoti_idv_main_conf_t  *ymcf;
+
+    res = &ctx->result;
+    ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
+
+    if (ymcf->redis && ctx->cache == NGX_HTTP_YOTI_IDV_CACHE_MISS
+        && ctx->evaluated)
+    {
+        ngx_http_yoti_idv_redis_put(r, ymcf, ctx);
+    }
+
+    /*
+     * the burst waiting on this request takes what it got; a verdict
+     * made without the provider (no mapping) is not worth sharing
+     */
+
+    if (ctx->zone.owner) {
+        if (ctx->evaluated || ctx->cache == NGX_HTTP_YOTI_IDV_CACHE_HIT
+            || res->verdict == NGX_YOTI_IDV_ERROR)
+        {
+            ngx_http_yoti_idv_shm_store(&ctx->zone, res->verdict,
+                                        res->reason, &ctx->session_id,
+                                        ngx_http_yoti_idv_valid(ymcf,
+                                                                res->verdict));
+
+        } else {
+            ngx_http_yoti_idv_shm_release(&ctx->zone);
+        }
+    }
+
+    ctx->state = NGX_HTTP_YOTI_IDV_FINISHED;
+
+    /* the subrequest's "while sending to client" is not ours */
+    r->connection->log->action = NULL;
+
+    /* the session id is logged only once it is known to be safe */
+
+    switch (res->verdict) {
+
+    case NGX_YOTI_IDV_ALLOW:
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "yoti_idv: session \"%V\" allowed", &ctx->session_id);
+        break;
+
+    case NGX_YOTI_IDV_ERROR:
+        ngx_http_yoti_idv_log_error(r, ctx);
+        break;
+
+    default:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "yoti_idv: %s%V%s %s: %s",
+                      ctx->session_id.len ? "session \"" : "request",
+                      &ctx->session_id,
+                      ctx->session_id.len ? "\"" : "",
+                      res->verdict == NGX_YOTI_IDV_PENDING
+                      ? "is pending" : "denied",
+                      res->reason);
+    }
+}
+
+
+/* SET <the lookup's verdict key> "1 <session id> <VERDICT> <reason>" EX */
+
+static void
+ngx_http_yoti_idv_redis_put(ngx_http_request_t *r,
+    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_ctx_t *ctx)
+{
+    size_t     size;
+    time_t     valid;
+    ngx_str_t  value;
+
+    valid = ngx_http_yoti_idv_valid(ymcf, ctx->result.verdict);
+
+    if (valid == 0) {
+        return;
+    }
+
+    size = sizeof("1   PENDING") + ctx->session_id.len
+           + NGX_YOTI_IDV_REASON_LEN;
+
+    value.data = ngx_pnalloc(r->pool, size);
+    if (value.data == NULL) {
+        return;
+    }
+
+    value.len = ngx_yoti_idv_cached_format((char *) value.data, size,
+                                           (char *) ctx->session_id.data,
+                                           ctx->session_id.len,
+                                           ctx->result.verdict,
+                                           ctx->result.reason);
+    if (value.len == 0) {
+        return;
+    }
+
+    ngx_http_yoti_idv_redis_store(ymcf->redis, r->connection->log,
+                                  &ctx->redis.keys[ctx->redis.nkeys - 1],
+                                  &value, valid);
+}
+
+
+static ngx_int_t
+ngx_http_yoti_idv_status(ngx_http_yoti_idv_ctx_t *ctx)
+{
+    switch (ctx->result.verdict) {
+
+    case NGX_YOTI_IDV_ALLOW:
+        return NGX_OK;
+
+    case NGX_YOTI_IDV_PENDING:
+        return ctx->ylcf->pending_status;
+
+    case NGX_YOTI_IDV_ERROR:
+        return ctx->ylcf->error_status;
+
+    default:
+        return NGX_HTTP_FORBIDDEN;
+    }
+}
+
+
+/* yoti_idv_cache_valid of a verdict; an error is never cached */
+
+static time_t
+ngx_http_yoti_idv_valid(ngx_http_yoti_idv_main_conf_t *ymcf,
+    ngx_yoti_idv_verdict_e verdict)
+{
+    switch (verdict) {
+
+    case NGX_YOTI_IDV_ALLOW:
+        return ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_ALLOW];
+
+    case NGX_YOTI_IDV_DENY:
+        return ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_DENY];
+
+    case NGX_YOTI_IDV_PENDING:
+        return ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_PENDING];
+
+    default:
+        return 0;
+    }
+}
+
+
+static void
+ngx_http_yoti_idv_verdict(ngx_http_yoti_idv_ctx_t *ctx,
+    ngx_yoti_idv_verdict_e verdict, const char *reason)
+{
+    ctx->result.verdict = verdict;
+    ngx_cpystrn((u_char *) ctx->result.reason, (u_char *) reason,
+                NGX_YOTI_IDV_REASON_LEN);
+    ctx->result.detail[0] = '\0';
+
+    ctx->state = NGX_HTTP_YOTI_IDV_EVALUATED;
+}
+
+
+/* the zone or Redis is done with a parked request: see resume() */
+
+static void
+ngx_http_yoti_idv_wake_up(void *data)
+{
+    ngx_http_yoti_idv_ctx_t *ctx = data;
+
+    ngx_post_event(&ctx->wake, &ngx_posted_events);
+}
+
+
+/* the one place a request leaves ZONE_WAIT or REDIS_WAIT */
+
+static void
+ngx_http_yoti_idv_resume(ngx_event_t *ev)
+{
+    ngx_http_yoti_idv_ctx_t *ctx = ev->data;
+
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    c = r->connection;
+
+    switch (ctx->state) {
+
+    case NGX_HTTP_YOTI_IDV_ZONE_WAIT:
+        ctx->state = NGX_HTTP_YOTI_IDV_ZONE_WAITED;
+        break;
+
+    case NGX_HTTP_YOTI_IDV_REDIS_WAIT:
+        ctx->state = NGX_HTTP_YOTI_IDV_REDIS_WAITED;
+        break;
+
+    default:
+        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                      "yoti_idv: woken in state %d", ctx->state);
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "yoti_idv resume in state %d", ctx->state);
+
+    r->main->count--;
+
+    /* as ngx_http_run_posted_requests() resumes a request */
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->write_event_handler(r);
+
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -419,6 +1036,10 @@ ngx_http_yoti_idv_create_ctx(ngx_http_request_t *r)
 
     ctx->request = r;
 
+    ctx->wake.handler = ngx_http_yoti_idv_resume;
+    ctx->wake.data = ctx;
+    ctx->wake.log = r->connection->log;
+
     cln->handler = ngx_http_yoti_idv_ctx_cleanup;
 
     ngx_http_set_ctx(r, ctx, ngx_http_yoti_idv_module);
@@ -433,167 +1054,13 @@ ngx_http_yoti_idv_ctx_cleanup(void *data)
     ngx_http_yoti_idv_ctx_t *ctx = data;
 
     /* a Redis reply or timer must not find the request once it is gone */
-    ngx_http_yoti_idv_redis_detach(ctx);
+    ngx_http_yoti_idv_redis_cancel(&ctx->redis);
 
     /* nor may a burst wait for a fetch that will not come */
-    ngx_http_yoti_idv_shm_release(ctx);
-}
+    ngx_http_yoti_idv_shm_release(&ctx->zone);
 
-
-static ngx_int_t
-ngx_http_yoti_idv_evaluate(ngx_http_request_t *r,
-    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_ctx_t *ctx)
-{
-    ngx_yoti_idv_policy_t  policy;
-
-    ctx->done = 0;
-
-    switch (ctx->failure) {
-
-    case NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG:
-        ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_ERROR,
-                                     "provider:too_big");
-        ngx_snprintf((u_char *) ctx->result.detail,
-                     NGX_YOTI_IDV_DETAIL_LEN - 1,
-                     "the provider's response is larger than "
-                     "\"subrequest_output_buffer_size\" of the "
-                     "\"%V\" location: raise it (64k is typical)%Z",
-                     &ylcf->api);
-        return ngx_http_yoti_idv_finish(r, ylcf, ctx);
-
-    case NGX_HTTP_YOTI_IDV_FETCH_TRUNCATED:
-        ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_ERROR,
-                                     "provider:truncated");
-        ngx_snprintf((u_char *) ctx->result.detail,
-                     NGX_YOTI_IDV_DETAIL_LEN - 1,
-                     "the provider's response ended after %uz bytes "
-                     "of its Content-Length%Z", ctx->body.len);
-        return ngx_http_yoti_idv_finish(r, ylcf, ctx);
-
-    case NGX_HTTP_YOTI_IDV_FETCH_FAILED:
-        ngx_http_yoti_idv_set_result(ctx, NGX_YOTI_IDV_ERROR,
-                                     "provider:failed");
-        ngx_cpystrn((u_char *) ctx->result.detail,
-                    (u_char *) "the request to the provider failed, "
-                    "see the error log lines above",
-                    NGX_YOTI_IDV_DETAIL_LEN);
-        return ngx_http_yoti_idv_finish(r, ylcf, ctx);
-
-    default: /* NGX_HTTP_YOTI_IDV_FETCH_OK */
-        break;
-    }
-
-    policy.reqs = ylcf->requires ? ylcf->requires->elts : NULL;
-    policy.nreqs = ylcf->requires ? ylcf->requires->nelts : 0;
-    policy.session_id = (const char *) ctx->session_id.data;
-    policy.session_id_len = ctx->session_id.len;
-
-    if (ylcf->bind_user) {
-        policy.user_id = (const char *) ctx->user_id.data;
-        policy.user_id_len = ctx->user_id.len;
-
-    } else {
-        policy.user_id = NULL;
-        policy.user_id_len = 0;
-    }
-
-    ylcf->provider->evaluate(ctx->status, (const char *) ctx->body.data,
-                             ctx->body.len, &policy, &ctx->result);
-
-    return ngx_http_yoti_idv_finish(r, ylcf, ctx);
-}
-
-
-static void
-ngx_http_yoti_idv_set_result(ngx_http_yoti_idv_ctx_t *ctx,
-    ngx_yoti_idv_verdict_e verdict, const char *reason)
-{
-    ctx->result.verdict = verdict;
-    ngx_cpystrn((u_char *) ctx->result.reason, (u_char *) reason,
-                NGX_YOTI_IDV_REASON_LEN);
-    ctx->result.detail[0] = '\0';
-}
-
-
-static ngx_int_t
-ngx_http_yoti_idv_finish(ngx_http_request_t *r,
-    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_ctx_t *ctx)
-{
-    ngx_yoti_idv_result_t          *res;
-    ngx_http_yoti_idv_main_conf_t  *ymcf;
-
-    res = &ctx->result;
-
-    if (!ctx->done) {
-        ctx->done = 1;
-        ctx->ylcf = ylcf;
-
-        ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
-
-        if (ymcf->redis && ctx->cache == NGX_HTTP_YOTI_IDV_CACHE_MISS
-            && ctx->fetched)
-        {
-            ngx_http_yoti_idv_redis_store(r, ymcf, ctx);
-        }
-
-        /*
-         * the burst waiting on this request takes what it got; a verdict
-         * made without the provider (no mapping) is not worth sharing
-         */
-
-        if (ctx->shm_owner) {
-            if (ctx->fetched || ctx->cache == NGX_HTTP_YOTI_IDV_CACHE_HIT
-                || res->verdict == NGX_YOTI_IDV_ERROR)
-            {
-                ngx_http_yoti_idv_shm_store(r, ymcf, ctx);
-
-            } else {
-                ngx_http_yoti_idv_shm_release(ctx);
-            }
-        }
-
-        /* the subrequest's "while sending to client" is not ours */
-        r->connection->log->action = NULL;
-
-        /* the session id is logged only once it is known to be safe */
-
-        switch (res->verdict) {
-
-        case NGX_YOTI_IDV_ALLOW:
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "yoti_idv: session \"%V\" allowed",
-                           &ctx->session_id);
-            break;
-
-        case NGX_YOTI_IDV_ERROR:
-            ngx_http_yoti_idv_log_error(r, ctx);
-            break;
-
-        default:
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "yoti_idv: %s%V%s %s: %s",
-                          ctx->session_id.len ? "session \"" : "request",
-                          &ctx->session_id,
-                          ctx->session_id.len ? "\"" : "",
-                          res->verdict == NGX_YOTI_IDV_PENDING
-                          ? "is pending" : "denied",
-                          res->reason);
-        }
-    }
-
-    switch (res->verdict) {
-
-    case NGX_YOTI_IDV_ALLOW:
-        return NGX_OK;
-
-    case NGX_YOTI_IDV_PENDING:
-        return ylcf->pending_status;
-
-    case NGX_YOTI_IDV_ERROR:
-        return ylcf->error_status;
-
-    default:
-        return NGX_HTTP_FORBIDDEN;
+    if (ctx->wake.posted) {
+        ngx_delete_posted_event(&ctx->wake);
     }
 }
 

@@ -207,7 +207,20 @@ ngx_http_yoti_idv_init(ngx_conf_t *cf)
 
     ngx_memmove(&h[1], &h[0], (handlers->nelts - 1) * sizeof(*h));
 
-    h[0] = ngx_http_yoti_idv_handler;
+    h[0] = ngx_http_yoti_idv_access_handler;
+
+    /*
+     * nginx has no access phase for subrequests: they are gated in the
+     * rewrite phase, at the end of the array so before the rewrite
+     * module's "return" and "rewrite"
+     */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_yoti_idv_rewrite_handler;
 
     return NGX_OK;
 }
@@ -376,8 +389,11 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
 
 /*
- * what a verdict depends on besides the session: cached verdicts are keyed
- * by it, so a verdict for a lax policy never serves a strict one
+ * what a verdict depends on besides the session: the policy, and where
+ * the session id comes from.  Cached verdicts are keyed by it, so a
+ * verdict for a lax policy never serves a strict one, nor one reached
+ * with a session id from a cookie a location that trusts only the
+ * mapping the application wrote.
  */
 
 static ngx_int_t
@@ -394,8 +410,8 @@ ngx_http_yoti_idv_fingerprint(ngx_conf_t *cf,
     req = conf->requires ? conf->requires->elts : NULL;
     n = conf->requires ? conf->requires->nelts : 0;
 
-    len = sizeof("v1\n\n\nbind=0\n") + conf->provider->name.len
-          + conf->sdk_id.len;
+    len = sizeof("v2\n\n\nbind=0\nsource=variable\n")
+          + conf->provider->name.len + conf->sdk_id.len;
 
     for (i = 0; i < n; i++) {
         len += req[i].type_len + sizeof(" all\n");
@@ -406,8 +422,9 @@ ngx_http_yoti_idv_fingerprint(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(text, "v1\n%V\n%V\nbind=%i\n", &conf->provider->name,
-                    &conf->sdk_id, conf->bind_user);
+    p = ngx_sprintf(text, "v2\n%V\n%V\nbind=%i\nsource=%s\n",
+                    &conf->provider->name, &conf->sdk_id, conf->bind_user,
+                    conf->session_id ? "variable" : "redis");
 
     for (i = 0; i < n; i++) {
         p = ngx_sprintf(p, "%*s %s\n", req[i].type_len, req[i].type,

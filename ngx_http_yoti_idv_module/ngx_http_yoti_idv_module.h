@@ -108,6 +108,22 @@ typedef enum {
 } ngx_http_yoti_idv_fetch_failure_e;
 
 
+/*
+ * the provider's answer about one session: it may serve every location
+ * of the request that asks the same provider, API and app about the same
+ * session (an error_page fallback), never another session
+ */
+
+typedef struct {
+    ngx_http_request_t            *sr;          /* NULL: not asked yet */
+    ngx_http_yoti_idv_loc_conf_t  *ylcf;        /* who asked, and how */
+    ngx_str_t                      session_id;
+    ngx_int_t                      status;
+    ngx_str_t                      body;
+    ngx_http_yoti_idv_fetch_failure_e  failure;
+} ngx_http_yoti_idv_answer_t;
+
+
 typedef enum {
     NGX_HTTP_YOTI_IDV_CACHE_NONE = 0,
     NGX_HTTP_YOTI_IDV_CACHE_BYPASS,
@@ -116,80 +132,139 @@ typedef enum {
 } ngx_http_yoti_idv_cache_e;
 
 
+/*
+ * A zone operation: the handler says which entry, the zone answers.  A
+ * wait ends with done(data), called once, from a timer: rc is then NGX_OK
+ * (a verdict, in verdict/reason/session_id) or NGX_DECLINED (none came:
+ * the request fetches on its own).
+ */
+
+typedef struct {
+    ngx_http_yoti_idv_zone_t      *zone;
+    ngx_str_t                      key;
+    uint32_t                       hash;
+    ngx_str_t                      session_id;  /* in: the one it must be
+                                                   for, or empty; out: the
+                                                   entry's, on the pool */
+    ngx_pool_t                    *pool;
+    ngx_log_t                     *log;
+
+    ngx_int_t                      rc;
+    ngx_yoti_idv_verdict_e         verdict;
+    u_char                         reason[NGX_YOTI_IDV_REASON_LEN];
+
+    void                         (*done)(void *data);
+    void                          *data;
+
+    ngx_event_t                    timer;
+    ngx_msec_t                     since;
+    ngx_msec_t                     poll;
+    unsigned                       owner:1;     /* fetching for the burst */
+} ngx_http_yoti_idv_shm_op_t;
+
+
+/*
+ * A Redis lookup: MGET of nkeys keys.  When it was sent, it ends with
+ * done(data), called once: from the reply, a dropped connection or the
+ * timeout; error is then NULL and values[] hold the values (data NULL:
+ * nil), or error is the "redis:..." reason.
+ */
+
+typedef struct {
+    ngx_str_t                      keys[2];
+    ngx_uint_t                     nkeys;
+    ngx_pool_t                    *pool;
+    ngx_log_t                     *log;
+
+    ngx_str_t                      values[2];
+    const char                    *error;
+
+    void                         (*done)(void *data);
+    void                          *data;
+
+    ngx_http_yoti_idv_redis_token_t  *token;
+    ngx_event_t                    timer;
+} ngx_http_yoti_idv_redis_op_t;
+
+
+/*
+ * Where a request is in the gate, see the top of the handler.  Everything
+ * from "ylcf" to "result" was computed for that location's policy and
+ * session source, and is computed anew for another location.
+ */
+
+typedef enum {
+    NGX_HTTP_YOTI_IDV_IDS = 0,          /* the user and session are known */
+    NGX_HTTP_YOTI_IDV_ZONE,             /* look in the zone */
+    NGX_HTTP_YOTI_IDV_ZONE_WAIT,        /* parked on another's fetch */
+    NGX_HTTP_YOTI_IDV_ZONE_WAITED,
+    NGX_HTTP_YOTI_IDV_REDIS,            /* look in Redis */
+    NGX_HTTP_YOTI_IDV_REDIS_WAIT,       /* parked on the MGET */
+    NGX_HTTP_YOTI_IDV_REDIS_WAITED,
+    NGX_HTTP_YOTI_IDV_FETCH,            /* ask the provider */
+    NGX_HTTP_YOTI_IDV_FETCH_WAIT,       /* parked on the subrequest */
+    NGX_HTTP_YOTI_IDV_EVALUATE,
+    NGX_HTTP_YOTI_IDV_EVALUATED,        /* a verdict: cache it, log it */
+    NGX_HTTP_YOTI_IDV_FINISHED
+} ngx_http_yoti_idv_state_e;
+
+
 typedef struct {
     ngx_http_request_t            *request;     /* the owner, see get_ctx() */
+    ngx_http_yoti_idv_state_e      state;
 
+    /* the policy and session source, and the ids as they evaluated */
+    ngx_http_yoti_idv_loc_conf_t  *ylcf;
     ngx_str_t                      user_id;
     ngx_str_t                      var_session_id;  /* from the variable */
     ngx_str_t                      session_id;      /* the one asked for */
 
     /* "<fingerprint>:user:<user id>" or "<fingerprint>:session:<id>" */
     ngx_str_t                      cache_key;
-    uint32_t                       cache_hash;
-
-    /* the shared-memory zone: a verdict, or the burst's one fetch */
-    ngx_http_yoti_idv_loc_conf_t  *shm_ylcf;
-    ngx_http_yoti_idv_zone_t      *zone;
-    ngx_event_t                    shm_timer;
-    ngx_msec_t                     shm_since;
-    ngx_msec_t                     shm_poll;
-
-    /* the Redis lookup: mapping and cached verdict in one round trip */
-    ngx_http_yoti_idv_loc_conf_t  *lookup_ylcf;
-    ngx_http_yoti_idv_redis_token_t  *token;
-    ngx_event_t                    redis_timer;
-    ngx_event_t                    redis_wake;
-    ngx_str_t                      mapping;     /* the mapping's value */
-    ngx_str_t                      cached;      /* the cached verdict */
-    const char                    *redis_error; /* "redis:..." reason */
     ngx_http_yoti_idv_cache_e      cache;
 
-    /* the provider's answer, kept for the whole request */
-    ngx_int_t                      status;
-    ngx_str_t                      body;
-    ngx_http_yoti_idv_fetch_failure_e  failure;
+    ngx_http_yoti_idv_shm_op_t     zone;
+    ngx_http_yoti_idv_redis_op_t   redis;
 
-    /* the verdict for ylcf */
-    ngx_http_yoti_idv_loc_conf_t  *ylcf;
     ngx_yoti_idv_result_t          result;
+    unsigned                       evaluated:1; /* from the provider's answer */
 
-    unsigned                       shm_owner:1;
-    unsigned                       shm_waiting:1;
-    unsigned                       shm_hit:1;
-    unsigned                       looking_up:1;
-    unsigned                       has_mapping:1;
-    unsigned                       fetching:1;
-    unsigned                       fetched:1;
-    unsigned                       done:1;
+    /* the one way out of ZONE_WAIT and REDIS_WAIT, see resume() */
+    ngx_event_t                    wake;
+
+    /* kept across locations, see ngx_http_yoti_idv_answer_t */
+    ngx_http_yoti_idv_answer_t     answer;
 } ngx_http_yoti_idv_ctx_t;
 
 
 ngx_http_yoti_idv_ctx_t *ngx_http_yoti_idv_get_ctx(ngx_http_request_t *r);
-ngx_int_t ngx_http_yoti_idv_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_yoti_idv_fetch(ngx_http_request_t *r,
-    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_ctx_t *ctx);
+ngx_int_t ngx_http_yoti_idv_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_yoti_idv_rewrite_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_yoti_idv_add_variables(ngx_conf_t *cf);
 
-ngx_int_t ngx_http_yoti_idv_redis_lookup(ngx_http_request_t *r,
-    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_loc_conf_t *ylcf,
-    ngx_http_yoti_idv_ctx_t *ctx);
-void ngx_http_yoti_idv_redis_store(ngx_http_request_t *r,
-    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_ctx_t *ctx);
-void ngx_http_yoti_idv_redis_detach(ngx_http_yoti_idv_ctx_t *ctx);
+ngx_int_t ngx_http_yoti_idv_fetch(ngx_http_request_t *r,
+    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *session_id,
+    ngx_http_yoti_idv_answer_t *answer);
+ngx_uint_t ngx_http_yoti_idv_is_fetch(ngx_http_request_t *r);
+
+ngx_int_t ngx_http_yoti_idv_redis_lookup(ngx_http_yoti_idv_redis_conf_t *rcf,
+    ngx_http_yoti_idv_redis_op_t *op);
+void ngx_http_yoti_idv_redis_cancel(ngx_http_yoti_idv_redis_op_t *op);
+void ngx_http_yoti_idv_redis_store(ngx_http_yoti_idv_redis_conf_t *rcf,
+    ngx_log_t *log, ngx_str_t *key, ngx_str_t *value, time_t ttl);
 void ngx_http_yoti_idv_redis_exit_process(ngx_cycle_t *cycle);
 
 char *ngx_http_yoti_idv_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-ngx_int_t ngx_http_yoti_idv_shm_lookup(ngx_http_request_t *r,
-    ngx_http_yoti_idv_zone_t *zone, ngx_http_yoti_idv_ctx_t *ctx);
-void ngx_http_yoti_idv_shm_store(ngx_http_request_t *r,
-    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_ctx_t *ctx);
-void ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_ctx_t *ctx);
+ngx_int_t ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op);
+void ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
+    ngx_yoti_idv_verdict_e verdict, const char *reason,
+    ngx_str_t *session_id, time_t valid);
+void ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_shm_op_t *op);
 
 
 extern ngx_module_t                        ngx_http_yoti_idv_module;
 extern const ngx_http_yoti_idv_provider_t  ngx_http_yoti_idv_provider_yoti;
-extern ngx_http_yoti_idv_ctx_t             ngx_http_yoti_idv_fetch_marker;
 
 
 #endif /* _NGX_HTTP_YOTI_IDV_MODULE_H_INCLUDED_ */

@@ -16,6 +16,7 @@
 
 
 #include "ngx_http_yoti_idv_module.h"
+#include "ngx_yoti_idv_cache.h"
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
@@ -25,7 +26,7 @@
 #define NGX_HTTP_YOTI_IDV_REDIS_BACKOFF_MAX  1000
 
 struct ngx_http_yoti_idv_redis_token_s {
-    ngx_http_yoti_idv_ctx_t       *ctx;         /* NULL: nobody waits */
+    ngx_http_yoti_idv_redis_op_t  *op;          /* NULL: nobody waits */
 };
 
 
@@ -69,125 +70,77 @@ static void ngx_http_yoti_idv_redis_lookup_reply(redisAsyncContext *ac,
 static void ngx_http_yoti_idv_redis_store_reply(redisAsyncContext *ac,
     void *reply, void *privdata);
 static void ngx_http_yoti_idv_redis_timeout(ngx_event_t *ev);
-static void ngx_http_yoti_idv_redis_wake(ngx_event_t *ev);
-static ngx_int_t ngx_http_yoti_idv_redis_copy(ngx_http_request_t *r,
-    redisReply *reply, ngx_str_t *s);
-static u_char *ngx_http_yoti_idv_redis_verdict_key(u_char *p,
-    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_ctx_t *ctx);
+static ngx_int_t ngx_http_yoti_idv_redis_copy(ngx_http_yoti_idv_redis_op_t *op,
+    ngx_yoti_idv_value_t *values);
 
 
 static ngx_http_yoti_idv_redis_t  ngx_http_yoti_idv_redis;
 
 
 /*
- * MGET <prefix>user:<user id> <prefix>verdict:<fp>:user:<user id>, or
- * MGET <prefix>verdict:<fp>:... when the session id comes from a variable:
- * the hot path is one round trip
+ * NGX_AGAIN: the MGET is out, op->done() will be called once;
+ * NGX_OK: Redis is not usable now, op->error says why;
+ * NGX_ERROR: no memory
  */
 
 ngx_int_t
-ngx_http_yoti_idv_redis_lookup(ngx_http_request_t *r,
-    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_loc_conf_t *ylcf,
-    ngx_http_yoti_idv_ctx_t *ctx)
+ngx_http_yoti_idv_redis_lookup(ngx_http_yoti_idv_redis_conf_t *rcf,
+    ngx_http_yoti_idv_redis_op_t *op)
 {
-    int                               argc;
-    u_char                           *p, *mapping, *verdict;
     size_t                            len[3];
+    ngx_uint_t                        i;
     const char                       *argv[3], *err;
     redisAsyncContext                *ac;
     ngx_http_yoti_idv_redis_token_t  *token;
 
-    ctx->lookup_ylcf = ylcf;
-    ctx->redis_error = NULL;
-    ngx_str_null(&ctx->mapping);
-    ngx_str_null(&ctx->cached);
+    op->error = NULL;
+    ngx_str_null(&op->values[0]);
+    ngx_str_null(&op->values[1]);
 
-    ac = ngx_http_yoti_idv_redis_get(r->connection->log, ymcf->redis, &err);
+    ac = ngx_http_yoti_idv_redis_get(op->log, rcf, &err);
 
     if (ac == NULL) {
-        ctx->redis_error = err;
+        op->error = err;
         return NGX_OK;
     }
 
-    argc = 0;
-    argv[argc] = "MGET";
-    len[argc++] = sizeof("MGET") - 1;
+    argv[0] = "MGET";
+    len[0] = sizeof("MGET") - 1;
 
-    if (ctx->has_mapping) {
-        mapping = ngx_pnalloc(r->pool, ymcf->prefix.len + sizeof("user:") - 1
-                                       + ctx->user_id.len);
-        if (mapping == NULL) {
-            return NGX_ERROR;
-        }
-
-        p = ngx_cpymem(mapping, ymcf->prefix.data, ymcf->prefix.len);
-        p = ngx_cpymem(p, "user:", sizeof("user:") - 1);
-        p = ngx_cpymem(p, ctx->user_id.data, ctx->user_id.len);
-
-        argv[argc] = (const char *) mapping;
-        len[argc++] = p - mapping;
+    for (i = 0; i < op->nkeys; i++) {
+        argv[i + 1] = (const char *) op->keys[i].data;
+        len[i + 1] = op->keys[i].len;
     }
 
-    verdict = ngx_pnalloc(r->pool, ymcf->prefix.len + sizeof("verdict:") - 1
-                                   + ctx->cache_key.len);
-    if (verdict == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_http_yoti_idv_redis_verdict_key(verdict, ymcf, ctx);
-
-    argv[argc] = (const char *) verdict;
-    len[argc++] = p - verdict;
-
-    token = ngx_alloc(sizeof(ngx_http_yoti_idv_redis_token_t),
-                      r->connection->log);
+    token = ngx_alloc(sizeof(ngx_http_yoti_idv_redis_token_t), op->log);
     if (token == NULL) {
         return NGX_ERROR;
     }
 
-    token->ctx = ctx;
+    token->op = op;
 
     if (redisAsyncCommandArgv(ac, ngx_http_yoti_idv_redis_lookup_reply,
-                              token, argc, argv, len)
+                              token, op->nkeys + 1, argv, len)
         != REDIS_OK)
     {
         ngx_free(token);
-        ctx->redis_error = ngx_http_yoti_idv_redis.error
-                           ? ngx_http_yoti_idv_redis.error : "redis:closed";
+        op->error = ngx_http_yoti_idv_redis.error
+                    ? ngx_http_yoti_idv_redis.error : "redis:closed";
         return NGX_OK;
     }
 
-    ctx->token = token;
-    ctx->looking_up = 1;
+    op->token = token;
 
-    ctx->redis_timer.handler = ngx_http_yoti_idv_redis_timeout;
-    ctx->redis_timer.data = r;
-    ctx->redis_timer.log = r->connection->log;
+    op->timer.handler = ngx_http_yoti_idv_redis_timeout;
+    op->timer.data = op;
+    op->timer.log = op->log;
 
-    ctx->redis_wake.handler = ngx_http_yoti_idv_redis_wake;
-    ctx->redis_wake.data = r;
-    ctx->redis_wake.log = r->connection->log;
+    ngx_add_timer(&op->timer, rcf->timeout);
 
-    ngx_add_timer(&ctx->redis_timer, ymcf->redis->timeout);
-
-    /* the request waits for the reply, see redis_wake() */
-    r->main->count++;
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "yoti_idv redis lookup, %d keys, mapping:%ui",
-                   argc - 1, (ngx_uint_t) ctx->has_mapping);
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, op->log, 0,
+                   "yoti_idv redis lookup, %ui keys", op->nkeys);
 
     return NGX_AGAIN;
-}
-
-
-static u_char *
-ngx_http_yoti_idv_redis_verdict_key(u_char *p,
-    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_ctx_t *ctx)
-{
-    p = ngx_cpymem(p, ymcf->prefix.data, ymcf->prefix.len);
-    p = ngx_cpymem(p, "verdict:", sizeof("verdict:") - 1);
-    return ngx_cpymem(p, ctx->cache_key.data, ctx->cache_key.len);
 }
 
 
@@ -197,111 +150,100 @@ ngx_http_yoti_idv_redis_lookup_reply(redisAsyncContext *ac, void *reply,
 {
     ngx_http_yoti_idv_redis_token_t *token = privdata;
 
-    size_t                    i;
-    ngx_str_t                *dst[2];
-    redisReply               *rep = reply;
-    ngx_http_request_t       *r;
-    ngx_http_yoti_idv_ctx_t  *ctx;
+    redisReply                    *rep = reply;
+    ngx_yoti_idv_value_t           values[2];
+    ngx_yoti_idv_mget_rc_e         rc;
+    ngx_http_yoti_idv_redis_op_t  *op;
 
-    ctx = token->ctx;
+    op = token->op;
     ngx_free(token);
 
-    if (ctx == NULL) {
+    if (op == NULL) {
         /* the request timed out or is gone */
         return;
     }
 
-    r = ctx->request;
+    op->token = NULL;
 
-    ctx->token = NULL;
-    ctx->looking_up = 0;
-
-    if (ctx->redis_timer.timer_set) {
-        ngx_del_timer(&ctx->redis_timer);
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
     }
 
     if (rep == NULL) {
-        ctx->redis_error = ngx_http_yoti_idv_redis.error
-                           ? ngx_http_yoti_idv_redis.error : "redis:closed";
+        op->error = ngx_http_yoti_idv_redis.error
+                    ? ngx_http_yoti_idv_redis.error : "redis:closed";
         goto done;
     }
 
     if (ngx_http_yoti_idv_redis.setup_failed) {
         /* sent behind a failed AUTH or SELECT: perhaps from another db */
-        ctx->redis_error = ngx_http_yoti_idv_redis.error;
+        op->error = ngx_http_yoti_idv_redis.error;
         goto done;
     }
 
-    if (rep->type != REDIS_REPLY_ERROR) {
+    rc = ngx_yoti_idv_mget_reply(rep, op->nkeys, values);
+
+    switch (rc) {
+
+    case NGX_YOTI_IDV_MGET_OK:
         /* a server that answers: the next failure backs off from scratch */
         ngx_http_yoti_idv_redis.backoff = 0;
         ngx_http_yoti_idv_redis.error = NULL;
-    }
 
-    if (rep->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+        if (ngx_http_yoti_idv_redis_copy(op, values) != NGX_OK) {
+            op->error = "redis:error";
+        }
+
+        break;
+
+    case NGX_YOTI_IDV_MGET_AUTH:
+    case NGX_YOTI_IDV_MGET_ERROR:
+        ngx_log_error(NGX_LOG_ERR, op->log, 0,
                       "yoti_idv: redis answered \"%*s\"",
                       ngx_min(rep->len, 128), rep->str);
+        op->error = (rc == NGX_YOTI_IDV_MGET_AUTH) ? "redis:auth"
+                                                   : "redis:error";
+        break;
 
-        ctx->redis_error = (ngx_strncmp(rep->str, "NOAUTH", 6) == 0
-                            || ngx_strncmp(rep->str, "WRONGPASS", 9) == 0)
-                           ? "redis:auth" : "redis:error";
-        goto done;
-    }
-
-    if (rep->type != REDIS_REPLY_ARRAY
-        || rep->elements != (size_t) (ctx->has_mapping ? 2 : 1))
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+    default: /* NGX_YOTI_IDV_MGET_SHAPE, NGX_YOTI_IDV_MGET_ELEMENT */
+        ngx_log_error(NGX_LOG_ERR, op->log, 0,
                       "yoti_idv: unexpected redis reply type %d to MGET",
                       rep->type);
-        ctx->redis_error = "redis:error";
-        goto done;
-    }
-
-    dst[0] = ctx->has_mapping ? &ctx->mapping : &ctx->cached;
-    dst[1] = &ctx->cached;
-
-    for (i = 0; i < rep->elements; i++) {
-        if (ngx_http_yoti_idv_redis_copy(r, rep->element[i], dst[i])
-            != NGX_OK)
-        {
-            ctx->redis_error = "redis:error";
-            goto done;
-        }
+        op->error = "redis:error";
     }
 
 done:
 
-    ngx_post_event(&ctx->redis_wake, &ngx_posted_events);
+    op->done(op->data);
 }
 
 
+/* the values live in hiredis's reply: copied to the request's pool */
+
 static ngx_int_t
-ngx_http_yoti_idv_redis_copy(ngx_http_request_t *r, redisReply *reply,
-    ngx_str_t *s)
+ngx_http_yoti_idv_redis_copy(ngx_http_yoti_idv_redis_op_t *op,
+    ngx_yoti_idv_value_t *values)
 {
-    if (reply->type == REDIS_REPLY_NIL) {
-        ngx_str_null(s);
-        return NGX_OK;
-    }
+    ngx_uint_t  i;
 
-    if (reply->type != REDIS_REPLY_STRING) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "yoti_idv: unexpected redis reply type %d in MGET",
-                      reply->type);
-        return NGX_ERROR;
-    }
+    for (i = 0; i < op->nkeys; i++) {
 
-    s->len = reply->len;
-    s->data = ngx_pnalloc(r->pool, reply->len + 1);
-    if (s->data == NULL) {
-        return NGX_ERROR;
-    }
+        if (values[i].data == NULL) {
+            ngx_str_null(&op->values[i]);
+            continue;
+        }
 
-    /* an empty value stays distinguishable from a missing one */
-    ngx_memcpy(s->data, reply->str, reply->len);
-    s->data[reply->len] = '\0';
+        /* an empty value stays distinguishable from a missing one */
+
+        op->values[i].data = ngx_pnalloc(op->pool, values[i].len + 1);
+        if (op->values[i].data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(op->values[i].data, values[i].data, values[i].len);
+        op->values[i].data[values[i].len] = '\0';
+        op->values[i].len = values[i].len;
+    }
 
     return NGX_OK;
 }
@@ -310,163 +252,82 @@ ngx_http_yoti_idv_redis_copy(ngx_http_request_t *r, redisReply *reply,
 static void
 ngx_http_yoti_idv_redis_timeout(ngx_event_t *ev)
 {
-    ngx_http_request_t       *r = ev->data;
+    ngx_http_yoti_idv_redis_op_t *op = ev->data;
 
-    ngx_http_yoti_idv_ctx_t  *ctx;
-
-    ctx = ngx_http_yoti_idv_get_ctx(r);
-
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+    ngx_log_error(NGX_LOG_ERR, op->log, 0,
                   "yoti_idv: redis at \"%V\" did not answer in time",
                   &ngx_http_yoti_idv_redis.conf->name);
 
-    ngx_http_yoti_idv_redis_detach(ctx);
+    ngx_http_yoti_idv_redis_cancel(op);
 
-    ctx->redis_error = "redis:timeout";
+    op->error = "redis:timeout";
 
     /* a server that does not answer one command will not answer others */
     ngx_http_yoti_idv_redis_drop("redis:timeout");
 
-    ngx_http_yoti_idv_redis_wake(&ctx->redis_wake);
+    op->done(op->data);
 }
 
 
 /* the request leaves its command behind: the reply will find no one */
 
 void
-ngx_http_yoti_idv_redis_detach(ngx_http_yoti_idv_ctx_t *ctx)
+ngx_http_yoti_idv_redis_cancel(ngx_http_yoti_idv_redis_op_t *op)
 {
-    if (ctx->token) {
-        ctx->token->ctx = NULL;
-        ctx->token = NULL;
+    if (op->token) {
+        op->token->op = NULL;
+        op->token = NULL;
     }
 
-    if (ctx->redis_timer.timer_set) {
-        ngx_del_timer(&ctx->redis_timer);
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
     }
-
-    if (ctx->redis_wake.posted) {
-        ngx_delete_posted_event(&ctx->redis_wake);
-    }
-
-    ctx->looking_up = 0;
 }
 
 
-static void
-ngx_http_yoti_idv_redis_wake(ngx_event_t *ev)
-{
-    ngx_http_request_t  *r = ev->data;
-
-    ngx_connection_t  *c;
-
-    c = r->connection;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "yoti_idv redis wake");
-
-    r->main->count--;
-
-    ngx_http_core_run_phases(r);
-    ngx_http_run_posted_requests(c);
-}
-
-
-/* SET <verdict key> "1 <session id> <VERDICT> <reason>" EX <ttl> */
+/* SET <key> <value> EX <ttl>, not waited for */
 
 void
-ngx_http_yoti_idv_redis_store(ngx_http_request_t *r,
-    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_ctx_t *ctx)
+ngx_http_yoti_idv_redis_store(ngx_http_yoti_idv_redis_conf_t *rcf,
+    ngx_log_t *log, ngx_str_t *key, ngx_str_t *value, time_t ttl)
 {
-    u_char             *key, *value, *ttl, *p;
-    size_t              len[6];
-    time_t              valid;
-    const char         *argv[6], *err, *verdict;
-    ngx_uint_t          i;
+    size_t              len[5];
+    u_char              ex[NGX_TIME_T_LEN];
+    const char         *argv[5], *err;
     redisAsyncContext  *ac;
 
-    switch (ctx->result.verdict) {
-
-    case NGX_YOTI_IDV_ALLOW:
-        i = NGX_HTTP_YOTI_IDV_VALID_ALLOW;
-        break;
-
-    case NGX_YOTI_IDV_DENY:
-        i = NGX_HTTP_YOTI_IDV_VALID_DENY;
-        break;
-
-    case NGX_YOTI_IDV_PENDING:
-        i = NGX_HTTP_YOTI_IDV_VALID_PENDING;
-        break;
-
-    default:
-        /* an error is never cached */
-        return;
-    }
-
-    valid = ymcf->valid[i];
-
-    if (valid == 0) {
-        return;
-    }
-
-    ac = ngx_http_yoti_idv_redis_get(r->connection->log, ymcf->redis, &err);
+    ac = ngx_http_yoti_idv_redis_get(log, rcf, &err);
     if (ac == NULL) {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
                        "yoti_idv redis store skipped: %s", err);
         return;
     }
 
     if (!ngx_http_yoti_idv_redis.ready) {
         /* a write queued behind a SELECT that may fail could go to db 0 */
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
                        "yoti_idv redis store skipped: connection not ready");
         return;
     }
 
-    key = ngx_pnalloc(r->pool, ymcf->prefix.len + sizeof("verdict:") - 1
-                               + ctx->cache_key.len);
-    if (key == NULL) {
-        return;
-    }
-
-    p = ngx_http_yoti_idv_redis_verdict_key(key, ymcf, ctx);
-
     argv[0] = "SET";
     len[0] = sizeof("SET") - 1;
-    argv[1] = (const char *) key;
-    len[1] = p - key;
-
-    verdict = ngx_yoti_idv_verdict_name(ctx->result.verdict);
-
-    value = ngx_pnalloc(r->pool, sizeof("1   ") + ctx->session_id.len
-                                 + ngx_strlen(verdict)
-                                 + ngx_strlen(ctx->result.reason));
-    if (value == NULL) {
-        return;
-    }
-
-    p = ngx_sprintf(value, "1 %V %s %s", &ctx->session_id, verdict,
-                    ctx->result.reason);
-
-    argv[2] = (const char *) value;
-    len[2] = p - value;
-
+    argv[1] = (const char *) key->data;
+    len[1] = key->len;
+    argv[2] = (const char *) value->data;
+    len[2] = value->len;
     argv[3] = "EX";
     len[3] = sizeof("EX") - 1;
 
-    ttl = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-    if (ttl == NULL) {
-        return;
-    }
-
-    argv[4] = (const char *) ttl;
-    len[4] = ngx_sprintf(ttl, "%T", valid) - ttl;
+    /* hiredis copies the arguments into its buffer at once */
+    argv[4] = (const char *) ex;
+    len[4] = ngx_sprintf(ex, "%T", ttl) - ex;
 
     if (redisAsyncCommandArgv(ac, ngx_http_yoti_idv_redis_store_reply, NULL,
                               5, argv, len)
         != REDIS_OK)
     {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_WARN, log, 0,
                       "yoti_idv: the verdict could not be cached in redis");
     }
 }

@@ -69,7 +69,9 @@ static ngx_http_yoti_idv_shm_node_t *ngx_http_yoti_idv_shm_add(
     ngx_http_yoti_idv_zone_t *zone, ngx_str_t *key, uint32_t hash);
 static void ngx_http_yoti_idv_shm_expire(ngx_http_yoti_idv_zone_t *zone,
     ngx_uint_t force);
-static ngx_int_t ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_ctx_t *ctx,
+static ngx_int_t ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_shm_op_t *op,
+    ngx_http_yoti_idv_shm_node_t *yn);
+static ngx_int_t ngx_http_yoti_idv_shm_copy(ngx_http_yoti_idv_shm_op_t *op,
     ngx_http_yoti_idv_shm_node_t *yn);
 static void ngx_http_yoti_idv_shm_poll(ngx_event_t *ev);
 
@@ -283,22 +285,27 @@ ngx_http_yoti_idv_shm_insert_value(ngx_rbtree_node_t *temp,
 
 
 /*
- * NGX_OK: a verdict for this session is in ctx->result (and, with the
- * Redis mapping, its session id in ctx->session_id);
+ * NGX_OK: a verdict, for op->session_id when it is set, in op (with the
+ * session id of the entry);
  * NGX_DECLINED: none, and this request now fetches it for everyone;
- * NGX_AGAIN: another request is fetching it, wait (see shm_poll());
+ * NGX_AGAIN: another request is fetching it: op->done() is called when
+ * the wait ends, see shm_poll();
  * NGX_ERROR: the zone cannot help (no memory, a key too long).
  */
 
 ngx_int_t
-ngx_http_yoti_idv_shm_lookup(ngx_http_request_t *r,
-    ngx_http_yoti_idv_zone_t *zone, ngx_http_yoti_idv_ctx_t *ctx)
+ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
 {
     ngx_int_t                      rc;
     ngx_msec_t                     now;
+    ngx_http_yoti_idv_zone_t      *zone;
     ngx_http_yoti_idv_shm_node_t  *yn;
 
-    if (ctx->cache_key.len > 0xffff) {
+    zone = op->zone;
+
+    op->rc = NGX_DECLINED;
+
+    if (op->key.len > 0xffff) {
         return NGX_ERROR;
     }
 
@@ -306,10 +313,10 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_request_t *r,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    yn = ngx_http_yoti_idv_shm_find(zone, &ctx->cache_key, ctx->cache_hash);
+    yn = ngx_http_yoti_idv_shm_find(zone, &op->key, op->hash);
 
     if (yn) {
-        rc = ngx_http_yoti_idv_shm_take(ctx, yn);
+        rc = ngx_http_yoti_idv_shm_take(op, yn);
 
         if (rc == NGX_OK) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -319,28 +326,24 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_request_t *r,
         if (yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
 
-            ctx->shm_since = now;
-            ctx->shm_poll = NGX_HTTP_YOTI_IDV_SHM_POLL_MIN;
+            op->since = now;
+            op->poll = NGX_HTTP_YOTI_IDV_SHM_POLL_MIN;
 
-            ctx->shm_timer.handler = ngx_http_yoti_idv_shm_poll;
-            ctx->shm_timer.data = r;
-            ctx->shm_timer.log = r->connection->log;
+            op->timer.handler = ngx_http_yoti_idv_shm_poll;
+            op->timer.data = op;
+            op->timer.log = op->log;
 
-            ngx_add_timer(&ctx->shm_timer, ctx->shm_poll);
-
-            /* the request waits, see shm_poll() */
-            r->main->count++;
-            ctx->shm_waiting = 1;
+            ngx_add_timer(&op->timer, op->poll);
 
             return NGX_AGAIN;
         }
 
     } else {
-        yn = ngx_http_yoti_idv_shm_add(zone, &ctx->cache_key, ctx->cache_hash);
+        yn = ngx_http_yoti_idv_shm_add(zone, &op->key, op->hash);
 
         if (yn == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+            ngx_log_error(NGX_LOG_WARN, op->log, 0,
                           "yoti_idv: the verdict cannot be cached in "
                           "\"%V\": the zone is full of entries in use",
                           &zone->shm_zone->shm.name);
@@ -355,17 +358,16 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_request_t *r,
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    ctx->shm_owner = 1;
-    ctx->zone = zone;
+    op->owner = 1;
 
     return NGX_DECLINED;
 }
 
 
-/* with the zone locked: a verdict the request can use */
+/* with the zone locked: a verdict the request can use, into op */
 
 static ngx_int_t
-ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_ctx_t *ctx,
+ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_shm_op_t *op,
     ngx_http_yoti_idv_shm_node_t *yn)
 {
     if (yn->verdict == NGX_YOTI_IDV_ERROR
@@ -374,27 +376,44 @@ ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    if (ctx->has_mapping) {
-        ctx->session_id.data = ngx_pnalloc(ctx->request->pool, yn->sid_len);
-        if (ctx->session_id.data == NULL) {
+    return ngx_http_yoti_idv_shm_copy(op, yn);
+}
+
+
+/* with the zone locked */
+
+static ngx_int_t
+ngx_http_yoti_idv_shm_copy(ngx_http_yoti_idv_shm_op_t *op,
+    ngx_http_yoti_idv_shm_node_t *yn)
+{
+    u_char  *sid;
+
+    if (op->session_id.len) {
+
+        if (op->session_id.len != yn->sid_len
+            || ngx_memcmp(op->session_id.data, yn->sid, yn->sid_len) != 0)
+        {
+            /* the user's other session */
+            return NGX_DECLINED;
+        }
+
+    } else {
+        sid = ngx_pnalloc(op->pool, yn->sid_len);
+        if (sid == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(ctx->session_id.data, yn->sid, yn->sid_len);
-        ctx->session_id.len = yn->sid_len;
+        ngx_memcpy(sid, yn->sid, yn->sid_len);
 
-    } else if (ctx->session_id.len != yn->sid_len
-               || ngx_memcmp(ctx->session_id.data, yn->sid, yn->sid_len)
-                  != 0)
-    {
-        /* the user's other session */
-        return NGX_DECLINED;
+        op->session_id.data = sid;
+        op->session_id.len = yn->sid_len;
     }
 
-    ctx->result.verdict = yn->verdict;
-    ngx_memcpy(ctx->result.reason, yn->reason, yn->reason_len);
-    ctx->result.reason[yn->reason_len] = '\0';
-    ctx->result.detail[0] = '\0';
+    op->verdict = yn->verdict;
+    ngx_memcpy(op->reason, yn->reason, yn->reason_len);
+    op->reason[yn->reason_len] = '\0';
+
+    op->rc = NGX_OK;
 
     return NGX_OK;
 }
@@ -403,117 +422,76 @@ ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_ctx_t *ctx,
 static void
 ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
 {
-    ngx_http_request_t  *r = ev->data;
+    ngx_http_yoti_idv_shm_op_t *op = ev->data;
 
-    ngx_int_t                       rc;
-    ngx_msec_t                      now;
-    ngx_connection_t               *c;
-    ngx_http_yoti_idv_ctx_t        *ctx;
-    ngx_http_yoti_idv_shm_node_t   *yn;
-    ngx_http_yoti_idv_main_conf_t  *ymcf;
+    ngx_int_t                      rc;
+    ngx_msec_t                     now;
+    ngx_http_yoti_idv_zone_t      *zone;
+    ngx_http_yoti_idv_shm_node_t  *yn;
 
-    c = r->connection;
-    ctx = ngx_http_yoti_idv_get_ctx(r);
-    ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
-
+    zone = op->zone;
     now = ngx_current_msec;
 
-    ngx_shmtx_lock(&ymcf->zone->shpool->mutex);
+    ngx_shmtx_lock(&zone->shpool->mutex);
 
-    yn = ngx_http_yoti_idv_shm_find(ymcf->zone, &ctx->cache_key,
-                                    ctx->cache_hash);
+    yn = ngx_http_yoti_idv_shm_find(zone, &op->key, op->hash);
 
     if (yn && yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0
-        && (ngx_msec_int_t) (now - ctx->shm_since)
-           < (ngx_msec_int_t) ymcf->zone->wait)
+        && (ngx_msec_int_t) (now - op->since) < (ngx_msec_int_t) zone->wait)
     {
-        ngx_shmtx_unlock(&ymcf->zone->shpool->mutex);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
 
-        ctx->shm_poll = ngx_min(ctx->shm_poll * 2,
-                                NGX_HTTP_YOTI_IDV_SHM_POLL_MAX);
-        ngx_add_timer(&ctx->shm_timer, ctx->shm_poll);
+        op->poll = ngx_min(op->poll * 2, NGX_HTTP_YOTI_IDV_SHM_POLL_MAX);
+        ngx_add_timer(&op->timer, op->poll);
         return;
     }
 
     rc = NGX_DECLINED;
 
     if (yn && !yn->fetching
-        && (ngx_msec_int_t) (yn->updated - ctx->shm_since) >= 0)
+        && (ngx_msec_int_t) (yn->updated - op->since) >= 0)
     {
         /* the burst's fetch is done: its verdict, even an error */
 
-        if (yn->verdict == NGX_YOTI_IDV_ERROR) {
-            ctx->result.verdict = NGX_YOTI_IDV_ERROR;
-            ngx_memcpy(ctx->result.reason, yn->reason, yn->reason_len);
-            ctx->result.reason[yn->reason_len] = '\0';
-            ngx_cpystrn((u_char *) ctx->result.detail,
-                        (u_char *) "the fetch this request waited for "
-                        "failed, see its error above",
-                        NGX_YOTI_IDV_DETAIL_LEN);
-            rc = NGX_OK;
-
-        } else {
-            rc = ngx_http_yoti_idv_shm_take(ctx, yn);
-        }
+        rc = (yn->verdict == NGX_YOTI_IDV_ERROR)
+             ? ngx_http_yoti_idv_shm_copy(op, yn)
+             : ngx_http_yoti_idv_shm_take(op, yn);
     }
 
-    ngx_shmtx_unlock(&ymcf->zone->shpool->mutex);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, op->log, 0,
                    "yoti_idv zone wait done after %M ms, rc:%i",
-                   now - ctx->shm_since, rc);
-
-    ctx->shm_waiting = 0;
+                   now - op->since, rc);
 
     /* a verdict, or (the wait timed out) the request fetches on its own */
-    ctx->shm_hit = (rc == NGX_OK);
+    op->rc = (rc == NGX_OK) ? NGX_OK : NGX_DECLINED;
 
-    r->main->count--;
-
-    ngx_http_core_run_phases(r);
-    ngx_http_run_posted_requests(c);
+    op->done(op->data);
 }
 
 
 /* the verdict of the fetch this request made for everyone */
 
 void
-ngx_http_yoti_idv_shm_store(ngx_http_request_t *r,
-    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_ctx_t *ctx)
+ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
+    ngx_yoti_idv_verdict_e verdict, const char *reason, ngx_str_t *session_id,
+    time_t valid)
 {
-    size_t                          len;
-    time_t                          valid;
-    ngx_msec_t                      now;
-    ngx_http_yoti_idv_zone_t       *zone;
-    ngx_http_yoti_idv_shm_node_t   *yn;
+    size_t                         len;
+    ngx_msec_t                     now;
+    ngx_http_yoti_idv_zone_t      *zone;
+    ngx_http_yoti_idv_shm_node_t  *yn;
 
-    if (!ctx->shm_owner) {
+    if (!op->owner) {
         return;
     }
 
-    ctx->shm_owner = 0;
+    op->owner = 0;
 
-    zone = ymcf->zone;
+    zone = op->zone;
 
-    switch (ctx->result.verdict) {
-
-    case NGX_YOTI_IDV_ALLOW:
-        valid = ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_ALLOW];
-        break;
-
-    case NGX_YOTI_IDV_DENY:
-        valid = ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_DENY];
-        break;
-
-    case NGX_YOTI_IDV_PENDING:
-        valid = ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_PENDING];
-        break;
-
-    default:
-        /* waiting requests take an error, later ones do not */
-        valid = 0;
-    }
-
+    /* an error: waiting requests take it, later ones do not */
     valid = ngx_min(valid, zone->ttl);
 
     now = ngx_current_msec;
@@ -522,10 +500,10 @@ ngx_http_yoti_idv_shm_store(ngx_http_request_t *r,
 
     /* the entry may have been evicted meanwhile */
 
-    yn = ngx_http_yoti_idv_shm_find(zone, &ctx->cache_key, ctx->cache_hash);
+    yn = ngx_http_yoti_idv_shm_find(zone, &op->key, op->hash);
 
     if (yn == NULL) {
-        yn = ngx_http_yoti_idv_shm_add(zone, &ctx->cache_key, ctx->cache_hash);
+        yn = ngx_http_yoti_idv_shm_add(zone, &op->key, op->hash);
 
         if (yn == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -533,16 +511,16 @@ ngx_http_yoti_idv_shm_store(ngx_http_request_t *r,
         }
     }
 
-    len = ngx_min(ctx->session_id.len, NGX_HTTP_YOTI_IDV_SHM_SID_LEN);
+    len = ngx_min(session_id->len, NGX_HTTP_YOTI_IDV_SHM_SID_LEN);
 
-    ngx_memcpy(yn->sid, ctx->session_id.data, len);
+    ngx_memcpy(yn->sid, session_id->data, len);
     yn->sid_len = (u_char) len;
 
-    len = ngx_strlen(ctx->result.reason);
-    ngx_memcpy(yn->reason, ctx->result.reason, len);
+    len = ngx_strlen(reason);
+    ngx_memcpy(yn->reason, reason, len);
     yn->reason_len = (u_short) len;
 
-    yn->verdict = (u_char) ctx->result.verdict;
+    yn->verdict = (u_char) verdict;
     yn->fetching = 0;
     yn->updated = now;
     yn->expire = now + (ngx_msec_t) valid * 1000;
@@ -554,26 +532,26 @@ ngx_http_yoti_idv_shm_store(ngx_http_request_t *r,
 /* the request ends without a verdict for the others: let them go */
 
 void
-ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_ctx_t *ctx)
+ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_shm_op_t *op)
 {
     ngx_http_yoti_idv_zone_t      *zone;
     ngx_http_yoti_idv_shm_node_t  *yn;
 
-    if (ctx->shm_timer.timer_set) {
-        ngx_del_timer(&ctx->shm_timer);
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
     }
 
-    if (!ctx->shm_owner) {
+    if (!op->owner) {
         return;
     }
 
-    ctx->shm_owner = 0;
+    op->owner = 0;
 
-    zone = ctx->zone;
+    zone = op->zone;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    yn = ngx_http_yoti_idv_shm_find(zone, &ctx->cache_key, ctx->cache_hash);
+    yn = ngx_http_yoti_idv_shm_find(zone, &op->key, op->hash);
 
     if (yn && yn->fetching) {
         yn->fetching = 0;

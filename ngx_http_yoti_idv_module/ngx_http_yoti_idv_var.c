@@ -65,13 +65,7 @@ ngx_http_yoti_idv_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_yoti_idv_get_ctx(r);
 
-    /* the verdict belongs to the request, not to the module's subrequest */
-
-    if (ctx == &ngx_http_yoti_idv_fetch_marker) {
-        ctx = NULL;
-    }
-
-    if (ctx == NULL || !ctx->done) {
+    if (ctx == NULL || ctx->state != NGX_HTTP_YOTI_IDV_FINISHED) {
         v->not_found = 1;
         return NGX_OK;
     }

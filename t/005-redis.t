@@ -562,7 +562,7 @@ X-IDV-Cache: MISS
     }
 --- init
 YotiIdvRedis::flush();
-YotiIdvRedis::cmd('SET', main::key(session => 'verified-bob', bind => 0,
+YotiIdvRedis::cmd('SET', main::key(session => 'verified-bob', bind => 0, source => 'variable',
                                    require => ['LIVENESS any']),
                   '1 verified-bob ALLOW ok');
 --- more_headers

@@ -195,8 +195,9 @@ sub cmd {
 sub verdict_key {
     my (%p) = @_;
 
-    my $text = "v1\nyoti\n" . ($p{sdk_id} // 'test-sdk-id') . "\n"
-               . 'bind=' . ($p{bind} // 1) . "\n";
+    my $text = "v2\nyoti\n" . ($p{sdk_id} // 'test-sdk-id') . "\n"
+               . 'bind=' . ($p{bind} // 1) . "\n"
+               . 'source=' . ($p{source} // 'redis') . "\n";
     $text .= "$_\n" for @{ $p{require} || [] };
 
     my $fp = substr(sha256_hex($text), 0, 16);
