@@ -17,6 +17,8 @@ static ngx_int_t ngx_http_yoti_idv_set_headers_in(ngx_http_request_t *sr,
     ngx_http_yoti_idv_fetch_t *fetch);
 static ngx_int_t ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
+static ngx_uint_t ngx_http_yoti_idv_fetch_cut(ngx_http_request_t *sr,
+    ngx_http_yoti_idv_answer_t *a);
 
 
 const ngx_http_yoti_idv_provider_t  ngx_http_yoti_idv_provider_yoti = {
@@ -296,6 +298,7 @@ ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     ngx_http_yoti_idv_answer_t *a = data;
 
     ngx_buf_t                 *b;
+    ngx_uint_t                 client_ok, refused;
     ngx_connection_t          *c;
     ngx_http_core_loc_conf_t  *clcf;
 
@@ -310,7 +313,7 @@ ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     a->failure = NGX_HTTP_YOTI_IDV_FETCH_OK;
 
     a->status = (rc >= NGX_HTTP_SPECIAL_RESPONSE)
-                  ? rc : (ngx_int_t) sr->headers_out.status;
+                ? rc : (ngx_int_t) sr->headers_out.status;
 
     b = sr->out ? sr->out->buf : NULL;
 
@@ -324,9 +327,21 @@ ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
     clcf = ngx_http_get_module_loc_conf(sr, ngx_http_core_module);
 
+    /*
+     * ngx_http_output_filter() marks the client connection as broken when
+     * any filter fails; with the client's own socket unharmed, the filter
+     * that failed is the in-memory one, which refuses a body larger than
+     * subrequest_output_buffer_size (a Content-Length says so before the
+     * body, an answer that ends with the connection only on the way)
+     */
+
+    client_ok = !c->read->error && !c->write->error && !c->read->eof;
+    refused = (c->error && client_ok && b != NULL)
+              || (rc == NGX_ERROR && b && b->last == b->end);
+
     if (sr->headers_out.content_length_n
         > (off_t) clcf->subrequest_output_buffer_size
-        || ((rc == NGX_ERROR || c->error) && b && b->last == b->end))
+        || refused)
     {
         a->failure = NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG;
 
@@ -336,11 +351,14 @@ ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     } else if (rc == NGX_ERROR || c->error) {
         a->failure = NGX_HTTP_YOTI_IDV_FETCH_FAILED;
 
-    } else if (sr->headers_out.content_length_n >= 0
-               && (off_t) a->body.len != sr->headers_out.content_length_n)
-    {
+    } else if (ngx_http_yoti_idv_fetch_cut(sr, a)) {
         /* the provider closed the connection in the middle of the body */
         a->failure = NGX_HTTP_YOTI_IDV_FETCH_TRUNCATED;
+    }
+
+    if (a->failure == NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG && client_ok) {
+        /* the request can still be answered */
+        c->error = 0;
     }
 
     if (a->status >= NGX_HTTP_SPECIAL_RESPONSE
@@ -350,23 +368,7 @@ ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         a->failure = NGX_HTTP_YOTI_IDV_FETCH_OK;
         ngx_str_null(&a->body);
 
-        if (!c->read->error && !c->write->error && !c->read->eof) {
-            c->error = 0;
-        }
-
         return (rc == NGX_ERROR) ? NGX_OK : rc;
-    }
-
-    if (a->failure == NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG
-        && !c->read->error && !c->write->error && !c->read->eof)
-    {
-        /*
-         * the in-memory buffer's NGX_ERROR went through
-         * ngx_http_output_filter(), which marks the client connection
-         * as broken; it is not, and the request can still be answered
-         */
-
-        c->error = 0;
     }
 
     if (a->failure != NGX_HTTP_YOTI_IDV_FETCH_OK) {
@@ -381,4 +383,36 @@ ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     }
 
     return rc;
+}
+
+
+/*
+ * nginx logs "upstream prematurely closed connection" and still ends the
+ * subrequest as if it were complete: a body shorter than its
+ * Content-Length, or a chunked body without its last chunk, is cut
+ */
+
+static ngx_uint_t
+ngx_http_yoti_idv_fetch_cut(ngx_http_request_t *sr,
+    ngx_http_yoti_idv_answer_t *a)
+{
+    ngx_http_upstream_t  *u;
+
+    if (sr->headers_out.content_length_n >= 0) {
+        return (off_t) a->body.len != sr->headers_out.content_length_n;
+    }
+
+    u = sr->upstream;
+
+    if (u == NULL || sr->cached || !u->headers_in.chunked) {
+        return 0;
+    }
+
+    /* the chunked filters say "done" only after the last chunk */
+
+    if (u->buffering) {
+        return u->pipe == NULL || !u->pipe->upstream_done;
+    }
+
+    return u->length != 0;
 }

@@ -683,7 +683,19 @@ ngx_yoti_idv_eval_doc(ngx_yoti_idv_doc_t *doc,
     size_t       i;
     const char  *user;
 
-    if (policy->session_id != NULL && doc->session_id != NULL
+    /* a result that does not say which session it is about is not ours */
+
+    if (policy->session_id != NULL && doc->session_id == NULL) {
+        ngx_yoti_idv_set(res, NGX_YOTI_IDV_ERROR, "provider:session_mismatch");
+        ngx_yoti_idv_detail(res, "asked for session \"%.*s\", the "
+                            "provider answered without a \"session_id\"",
+                            (int) (policy->session_id_len > 64
+                                   ? 64 : policy->session_id_len),
+                            policy->session_id);
+        return;
+    }
+
+    if (policy->session_id != NULL
         && !ngx_yoti_idv_eq(doc->session_id, policy->session_id,
                             policy->session_id_len))
     {

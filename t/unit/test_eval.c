@@ -395,9 +395,6 @@ static const eval_case_t  cases[] = {
 
     /* session id */
 
-    { "session id absent is fine", 0,
-      "{'state':'COMPLETED','checks':[" LIV_OK "]}", "LIVENESS", NULL,
-      ALLOW, "ok" },
     { "session id differs", 0,
       "{'session_id':'sess-2','state':'COMPLETED'}", "", NULL, ERROR,
       "provider:session_mismatch" },
@@ -781,6 +778,19 @@ slurp(const char *path, size_t *len)
 }
 
 
+/*
+ * most documents here are about something else and carry no session_id:
+ * they are evaluated without comparing it (a request always asks for one,
+ * see test_session_absent())
+ */
+
+static const char *
+sid_for(const char *json)
+{
+    return strstr(json, "session_id") ? SID : NULL;
+}
+
+
 static void
 test_table(void)
 {
@@ -791,7 +801,7 @@ test_table(void)
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json = dq(cases[i].json);
-        policy_init(&p, cases[i].reqs, cases[i].user, SID);
+        policy_init(&p, cases[i].reqs, cases[i].user, sid_for(json));
 
         if (cases[i].status < 0) {
             /* eval_exact() takes status 0 to mean eval_session() */
@@ -816,6 +826,38 @@ contains(const char *s, const char *sub)
 }
 
 
+/* a result without a session_id is not the one asked for */
+
+static void
+test_session_absent(void)
+{
+    char                   *json;
+    policy_t                p;
+    ngx_yoti_idv_result_t   res;
+
+    json = dq("{'state':'COMPLETED','checks':[" LIV_OK "]}");
+
+    policy_init(&p, "LIVENESS", NULL, SID);
+    eval_exact(200, json, strlen(json), &p.policy, &res);
+    expect("session id absent", &res, NGX_YOTI_IDV_ERROR,
+           "provider:session_mismatch");
+    ok(contains(res.detail, "without a \"session_id\""),
+       "session id absent: the detail says so");
+
+    policy_init(&p, "LIVENESS", "alice", SID);
+    eval_exact(200, json, strlen(json), &p.policy, &res);
+    expect("session id absent beats user mismatch", &res,
+           NGX_YOTI_IDV_ERROR, "provider:session_mismatch");
+
+    policy_init(&p, "LIVENESS", NULL, NULL);
+    eval_exact(200, json, strlen(json), &p.policy, &res);
+    expect("session id absent, not compared", &res, NGX_YOTI_IDV_ALLOW,
+           "ok");
+
+    free(json);
+}
+
+
 static void
 eval_str(int status, const char *sq, const char *reqs, const char *user,
     ngx_yoti_idv_result_t *res)
@@ -824,7 +866,7 @@ eval_str(int status, const char *sq, const char *reqs, const char *user,
     policy_t   p;
 
     json = dq(sq);
-    policy_init(&p, reqs, user, SID);
+    policy_init(&p, reqs, user, sid_for(json));
     eval_exact(status, json, strlen(json), &p.policy, res);
     free(json);
 }
@@ -965,7 +1007,7 @@ test_policy(void)
     policy_t                p;
     ngx_yoti_idv_result_t   res;
 
-    policy_init(&p, "LIVENESS", NULL, SID);
+    policy_init(&p, "LIVENESS", NULL, NULL);
 
     p.reqs[0].type = "liveness";
     ngx_yoti_idv_eval_session(json, strlen(json), &p.policy, &res);
@@ -1025,7 +1067,7 @@ test_policy(void)
     ok(1, "NULL result does not crash");
 
     /* only type_len bytes of the type are read */
-    policy_init(&p, "LIVENESS", NULL, SID);
+    policy_init(&p, "LIVENESS", NULL, NULL);
     p.reqs[0].type = "LIVENESSXYZ";
     p.reqs[0].type_len = 8;
     ngx_yoti_idv_eval_session(
@@ -1035,7 +1077,7 @@ test_policy(void)
     expect("requirement type is not NUL-terminated", &res, ALLOW, "ok");
 
     /* the user id is compared over user_id_len bytes, not strlen */
-    policy_init(&p, "", "alice", SID);
+    policy_init(&p, "", "alice", NULL);
     p.policy.user_id_len = 3;
     ngx_yoti_idv_eval_session(
         LIT("{\"state\":\"COMPLETED\",\"user_tracking_id\":\"ali\"}"),
@@ -1220,7 +1262,7 @@ test_binary_users(void)
     check_user("1 KiB user of quotes and backslashes", quotes, 1024);
 
     /* a user id with a NUL never matches */
-    policy_init(&p, "", NULL, SID);
+    policy_init(&p, "", NULL, NULL);
     p.policy.user_id = "ab\0cd";
     p.policy.user_id_len = 5;
 
@@ -1418,9 +1460,9 @@ test_seed(void)
     expect("seed, EXPIRED", &res, DENY, "state:EXPIRED");
     cJSON_free(json);
 
-    /* a check object alone is not a session result: its state is DONE */
+    /* a check object alone is not a session result: it names no session */
     eval_exact(0, match, mlen, &pol.policy, &res);
-    expect("MATCH check alone", &res, DENY, "state:DONE");
+    expect("MATCH check alone", &res, ERROR, "provider:session_mismatch");
 
     /* trailing whitespace and garbage */
     json = malloc(len + 8);
@@ -1520,7 +1562,7 @@ test_nesting(void)
 
     static const size_t  depths[] = { 10, 500, 990, 1001, 5000, 200000 };
 
-    policy_init(&p, "", NULL, SID);
+    policy_init(&p, "", NULL, NULL);
 
     for (i = 0; i < sizeof(depths) / sizeof(depths[0]); i++) {
         depth = depths[i];
@@ -1628,12 +1670,12 @@ test_many_checks(void)
     memcpy(json + len, "]}", 2);
     len += 2;
 
-    policy_init(&p, "LIVENESS", NULL, SID);
+    policy_init(&p, "LIVENESS", NULL, NULL);
     eval_exact(0, json, len, &p.policy, &res);
     expect("20000 rejected retries, then an approval (any)", &res, ALLOW,
            "ok");
 
-    policy_init(&p, "LIVENESS:all", NULL, SID);
+    policy_init(&p, "LIVENESS:all", NULL, NULL);
     eval_exact(0, json, len, &p.policy, &res);
     expect("20000 rejected retries, then an approval (all)", &res, DENY,
            "check:LIVENESS:REJECT");
@@ -1745,6 +1787,7 @@ main(void)
 {
     test_helpers();
     test_table();
+    test_session_absent();
     test_details();
     test_policy();
     test_binary_users();
