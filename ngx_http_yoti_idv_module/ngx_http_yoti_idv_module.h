@@ -17,7 +17,7 @@
 #include "ngx_yoti_idv_eval.h"
 
 
-#define NGX_HTTP_YOTI_IDV_VERSION      "0.2.0"
+#define NGX_HTTP_YOTI_IDV_VERSION      "0.3.0"
 #define NGX_HTTP_YOTI_IDV_SDK          "Nginx"
 #define NGX_HTTP_YOTI_IDV_SDK_VERSION  "Nginx-" NGX_HTTP_YOTI_IDV_VERSION
 
