@@ -229,8 +229,7 @@ ngx_http_yoti_idv_bind(ngx_http_yoti_idv_ctx_t *ctx,
 
     /* nothing reads it before EVALUATED; if anything did, it would deny */
     ctx->result.verdict = NGX_YOTI_IDV_ERROR;
-    ngx_cpystrn((u_char *) ctx->result.reason, (u_char *) "internal",
-                NGX_YOTI_IDV_REASON_LEN);
+    ctx->result.reason[0] = '\0';
     ctx->result.detail[0] = '\0';
 }
 
@@ -458,7 +457,12 @@ ngx_http_yoti_idv_zone_waited(ngx_http_request_t *r,
         return;
     }
 
-    ngx_http_yoti_idv_verdict(ctx, op->verdict, (char *) op->reason);
+    /* the zone copied the reason with its length: no second scan */
+
+    ctx->result.verdict = op->verdict;
+    ngx_memcpy(ctx->result.reason, op->reason, op->reason_len + 1);
+    ctx->result.detail[0] = '\0';
+    ctx->state = NGX_HTTP_YOTI_IDV_EVALUATED;
 
     if (op->verdict == NGX_YOTI_IDV_ERROR) {
         ngx_cpystrn((u_char *) ctx->result.detail,

@@ -152,6 +152,7 @@ typedef struct {
     ngx_int_t                      rc;
     ngx_yoti_idv_verdict_e         verdict;
     u_char                         reason[NGX_YOTI_IDV_REASON_LEN];
+    size_t                         reason_len;
 
     void                         (*done)(void *data);
     void                          *data;

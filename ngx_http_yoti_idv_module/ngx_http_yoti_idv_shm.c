@@ -412,6 +412,7 @@ ngx_http_yoti_idv_shm_copy(ngx_http_yoti_idv_shm_op_t *op,
     op->verdict = yn->verdict;
     ngx_memcpy(op->reason, yn->reason, yn->reason_len);
     op->reason[yn->reason_len] = '\0';
+    op->reason_len = yn->reason_len;
 
     op->rc = NGX_OK;
 
