@@ -32,9 +32,9 @@
  * back when their wait ends, which posts ctx->wake; its handler, resume(),
  * is the only thing that moves a request out of ZONE_WAIT or REDIS_WAIT.
  * A subrequest's parent is resumed by nginx itself, and FETCH_WAIT and
- * MEDIA_WAIT end when the handler then finds the subrequest done.  Whoever runs the
- * handler of a parked request meanwhile (a client event, pipelined bytes)
- * gets NGX_AGAIN.
+ * MEDIA_WAIT end when the handler then finds the subrequest done.
+ * Whoever runs the handler of a parked request meanwhile (a client event,
+ * pipelined bytes) gets NGX_AGAIN.
  *
  * Everything from ctx->ylcf to ctx->result belongs to one location's
  * policy and session source, and is computed anew when the handler runs

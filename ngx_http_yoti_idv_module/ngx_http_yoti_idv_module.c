@@ -698,7 +698,7 @@ ngx_http_yoti_idv_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     req->type_len = value[1].len;
     req->mode = 0;
 
-    /* [any|all] [liveness_type=...] [document_type=...] [issuing_country=...] */
+    /* [any|all] [liveness_type=..] [document_type=..] [issuing_country=..] */
 
     for (i = 2; i < cf->args->nelts; i++) {
 

@@ -2014,7 +2014,8 @@ typedef struct {
 } media_case_t;
 
 
-#define DOB(s)  "{'full_name':'A B','date_of_birth':'" s "','nationality':'GBR'}"
+#define DOB(s)                                                               \
+    "{'full_name':'A B','date_of_birth':'" s "','nationality':'GBR'}"
 
 
 static const media_case_t  media_cases[] = {
