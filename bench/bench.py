@@ -33,6 +33,8 @@ LOAD_CPU = 1        # wrk, redis-server, the mock, the Python clients
 ALICE = {'X-User-Id': 'alice'}
 SLOW_SESSION = 'slow-20-verified-alice'
 NOCACHE = {'X-User-Id': 'alice', 'X-IDV-Session': SLOW_SESSION}
+SLOW_AGE_SESSION = 'slow-20-age-alice'
+NOCACHE_AGE = {'X-User-Id': 'alice', 'X-IDV-Session': SLOW_AGE_SESSION}
 
 
 # ------------------------------------------------------------------ wrk
@@ -465,6 +467,9 @@ def report(ctx, res):
          'redis', 0.50),
         ('4', 'gated, no cache: sign + fetch `%s` every request'
          % SLOW_SESSION, 'nocache', None),
+        ('4b', 'gated 18+ (`yoti_idv_require_age`), no cache: sign + fetch '
+         '`%s` and then its document fields (20 ms too) every request: '
+         'two signed fetches' % SLOW_AGE_SESSION, 'age', None),
     ]
 
     def med(xs):
@@ -759,6 +764,7 @@ def run(ctx):
     B.wait_quiet(a.wait_quiet, 'bench')
 
     B.write_sessions(work, ['alice', 'burst1', 'burst2'])
+    B.write_age_session(work, 'age-alice', 20, '1990-01-01')
 
     ctx.redis_port = B.free_port()
     redis = procs.start(B.redis_argv(ctx.redis_port, work), cpu=LOAD_CPU)
@@ -782,7 +788,8 @@ def run(ctx):
     # the worker's CPU time; case 1's has the zone configuration too
     ngx = {}
     for name, variant in (('base', 'zone'), ('zone', 'zone'),
-                          ('redis', 'redis'), ('nocache', 'none')):
+                          ('redis', 'redis'), ('nocache', 'none'),
+                          ('age', 'none')):
         port = B.free_port()
         d, conf = B.nginx_conf(work, 'nginx-' + name, port, variant,
                                ctx.mock_port, ctx.redis_port, a.module,
@@ -799,7 +806,8 @@ def run(ctx):
     cases = (('base', '/open', ALICE),
              ('zone', '/gated', ALICE),
              ('redis', '/gated', ALICE),
-             ('nocache', '/gated', NOCACHE))
+             ('nocache', '/gated', NOCACHE),
+             ('age', '/gated-age', NOCACHE_AGE))
 
     # every case answers 200 before anything is measured
     for key, path, headers in cases:

@@ -172,6 +172,26 @@ def write_sessions(work, users):
     return dst
 
 
+def write_age_session(work, sid, media_delay_ms, dob):
+    """<sid>.json: verified-alice whose document fields media (id
+    slow-<ms>-..., so the mock delays it as it delays the session) says
+    date_of_birth dob, in media/slow-<ms>-<sid>/ for the session as the
+    mock is asked for it."""
+    src = os.path.join(TOP, 't/mock/sessions/verified-alice.json')
+    dst = os.path.join(work, 'sessions')
+    with open(src) as f:
+        session = json.load(f)
+    session['session_id'] = sid
+    media = session['resources']['id_documents'][0]['document_fields']['media']
+    media['id'] = 'slow-%d-%s' % (media_delay_ms, media['id'])
+    with open(os.path.join(dst, sid + '.json'), 'w') as f:
+        json.dump(session, f)
+    d = os.path.join(dst, 'media', 'slow-%d-%s' % (media_delay_ms, sid))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, media['id'] + '.json'), 'w') as f:
+        json.dump({'full_name': 'Alice Example', 'date_of_birth': dob}, f)
+
+
 def mock_argv(port, work):
     return [PYTHON, os.path.join(TOP, 't/mock/idv_mock.py'),
             '--port', str(port),
@@ -284,6 +304,18 @@ http {
             %(session)s
             yoti_idv_require     LIVENESS;
             yoti_idv_require     FACE_COMPARISON;
+            empty_gif;
+        }
+
+        # case 4b: the same, 18+: a second signed fetch, the document fields
+        location = /gated-age {
+            yoti_idv             on;
+            yoti_idv_user_id     $http_x_user_id;
+            %(session)s
+            yoti_idv_require     LIVENESS liveness_type=STATIC;
+            yoti_idv_require     FACE_COMPARISON;
+            yoti_idv_require     ID_DOCUMENT_AUTHENTICITY;
+            yoti_idv_require_age 18;
             empty_gif;
         }
 

@@ -11,6 +11,11 @@
 static ngx_int_t ngx_http_yoti_idv_yoti_create_request(ngx_http_request_t *r,
     ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *session_id,
     ngx_http_yoti_idv_fetch_t *fetch);
+static ngx_int_t ngx_http_yoti_idv_yoti_sign(ngx_http_request_t *r,
+    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *path,
+    ngx_http_yoti_idv_fetch_t *fetch);
+static ngx_int_t ngx_http_yoti_idv_subrequest(ngx_http_request_t *r,
+    ngx_http_yoti_idv_fetch_t *fetch, ngx_http_yoti_idv_answer_t *answer);
 static ngx_int_t ngx_http_yoti_idv_add_header(ngx_http_yoti_idv_fetch_t *fetch,
     char *key, u_char *value, size_t len);
 static ngx_int_t ngx_http_yoti_idv_set_headers_in(ngx_http_request_t *sr,
@@ -28,14 +33,37 @@ const ngx_http_yoti_idv_provider_t  ngx_http_yoti_idv_provider_yoti = {
 };
 
 
-/*
- * GET <api>/sessions/<id>?sdkId=<sdk id>&nonce=<uuid4>&timestamp=<ms>,
- * signed over "GET&/sessions/<id>?<the same arguments>"
- */
+/* GET <api>/sessions/<id>, see yoti_sign() */
 
 static ngx_int_t
 ngx_http_yoti_idv_yoti_create_request(ngx_http_request_t *r,
     ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *session_id,
+    ngx_http_yoti_idv_fetch_t *fetch)
+{
+    ngx_str_t  path;
+
+    path.len = sizeof("/sessions/") - 1 + session_id->len;
+    path.data = ngx_pnalloc(r->pool, path.len);
+    if (path.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(path.data, "/sessions/", sizeof("/sessions/") - 1),
+               session_id->data, session_id->len);
+
+    return ngx_http_yoti_idv_yoti_sign(r, ylcf, &path, fetch);
+}
+
+
+/*
+ * GET <api><path>?sdkId=<sdk id>&nonce=<uuid4>&timestamp=<ms>, signed
+ * over "GET&<path>?<the same arguments>"; the path is relative to the
+ * API base
+ */
+
+static ngx_int_t
+ngx_http_yoti_idv_yoti_sign(ngx_http_request_t *r,
+    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *path,
     ngx_http_yoti_idv_fetch_t *fetch)
 {
     int          n;
@@ -43,8 +71,6 @@ ngx_http_yoti_idv_yoti_create_request(ngx_http_request_t *r,
     size_t       len;
     ngx_time_t  *tp;
     char         nonce[36];
-
-    static ngx_str_t  sessions = ngx_string("/sessions/");
 
     if (ngx_yoti_idv_uuid4(nonce) != 0) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -56,7 +82,7 @@ ngx_http_yoti_idv_yoti_create_request(ngx_http_request_t *r,
 
     /* "GET&" + path + "?" + args: the args point into it */
 
-    len = sizeof("GET&") - 1 + ylcf->api.len + sessions.len + session_id->len
+    len = sizeof("GET&") - 1 + path->len
           + sizeof("?sdkId=") - 1 + ylcf->sdk_id.len
           + sizeof("&nonce=") - 1 + sizeof(nonce)
           + sizeof("&timestamp=") - 1 + NGX_TIME_T_LEN + 3;
@@ -67,8 +93,7 @@ ngx_http_yoti_idv_yoti_create_request(ngx_http_request_t *r,
     }
 
     p = ngx_cpymem(msg, "GET&", sizeof("GET&") - 1);
-    p = ngx_cpymem(p, sessions.data, sessions.len);
-    p = ngx_cpymem(p, session_id->data, session_id->len);
+    p = ngx_cpymem(p, path->data, path->len);
 
     fetch->args.data = p + 1;
     p = ngx_sprintf(p, "?sdkId=%V&nonce=%*s&timestamp=%T%03M",
@@ -79,14 +104,14 @@ ngx_http_yoti_idv_yoti_create_request(ngx_http_request_t *r,
 
     /* the signed path is relative to the API base, the uri is not */
 
-    fetch->uri.len = sessions.len + session_id->len + ylcf->api.len;
+    fetch->uri.len = ylcf->api.len + path->len;
     fetch->uri.data = ngx_pnalloc(r->pool, fetch->uri.len);
     if (fetch->uri.data == NULL) {
         return NGX_ERROR;
     }
 
     ngx_memcpy(ngx_cpymem(fetch->uri.data, ylcf->api.data, ylcf->api.len),
-               msg + sizeof("GET&") - 1, sessions.len + session_id->len);
+               path->data, path->len);
 
     digest = ngx_pnalloc(r->pool, ngx_yoti_idv_digest_len(ylcf->key));
     if (digest == NULL) {
@@ -156,15 +181,75 @@ ngx_http_yoti_idv_fetch(ngx_http_request_t *r,
     ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *session_id,
     ngx_http_yoti_idv_answer_t *answer)
 {
-    ngx_http_request_t          *sr;
-    ngx_http_yoti_idv_fetch_t    fetch;
-    ngx_http_post_subrequest_t  *ps;
+    ngx_http_yoti_idv_fetch_t  fetch;
 
     if (ylcf->provider->create_request(r, ylcf, session_id, &fetch)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
+
+    if (ngx_http_yoti_idv_subrequest(r, &fetch, answer) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    answer->ylcf = ylcf;
+    answer->session_id = *session_id;
+
+    return NGX_OK;
+}
+
+
+/*
+ * the document fields of a session: GET <api>/sessions/<id>/media/<media
+ * id>/content, signed as the session is.  Yoti's API only: the age
+ * requirement is refused at merge time for any other provider.
+ */
+
+ngx_int_t
+ngx_http_yoti_idv_fetch_media(ngx_http_request_t *r,
+    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *session_id,
+    ngx_str_t *media_id, ngx_http_yoti_idv_answer_t *answer)
+{
+    u_char                     *p;
+    ngx_str_t                   path;
+    ngx_http_yoti_idv_fetch_t   fetch;
+
+    path.len = sizeof("/sessions/") - 1 + session_id->len
+               + sizeof("/media/") - 1 + media_id->len
+               + sizeof("/content") - 1;
+    path.data = ngx_pnalloc(r->pool, path.len);
+    if (path.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(path.data, "/sessions/", sizeof("/sessions/") - 1);
+    p = ngx_cpymem(p, session_id->data, session_id->len);
+    p = ngx_cpymem(p, "/media/", sizeof("/media/") - 1);
+    p = ngx_cpymem(p, media_id->data, media_id->len);
+    ngx_memcpy(p, "/content", sizeof("/content") - 1);
+
+    if (ngx_http_yoti_idv_yoti_sign(r, ylcf, &path, &fetch) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_yoti_idv_subrequest(r, &fetch, answer) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    answer->ylcf = ylcf;
+    answer->session_id = *session_id;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yoti_idv_subrequest(ngx_http_request_t *r,
+    ngx_http_yoti_idv_fetch_t *fetch, ngx_http_yoti_idv_answer_t *answer)
+{
+    ngx_http_request_t          *sr;
+    ngx_http_post_subrequest_t  *ps;
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
@@ -174,7 +259,7 @@ ngx_http_yoti_idv_fetch(ngx_http_request_t *r,
     ps->handler = ngx_http_yoti_idv_fetch_done;
     ps->data = answer;
 
-    if (ngx_http_subrequest(r, &fetch.uri, &fetch.args, &sr, ps,
+    if (ngx_http_subrequest(r, &fetch->uri, &fetch->args, &sr, ps,
                             NGX_HTTP_SUBREQUEST_WAITED
                             |NGX_HTTP_SUBREQUEST_IN_MEMORY)
         != NGX_OK)
@@ -188,7 +273,7 @@ ngx_http_yoti_idv_fetch(ngx_http_request_t *r,
      * body (which also keeps the upstream from reading the client's one)
      */
 
-    if (ngx_http_yoti_idv_set_headers_in(sr, &fetch) != NGX_OK) {
+    if (ngx_http_yoti_idv_set_headers_in(sr, fetch) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -198,14 +283,12 @@ ngx_http_yoti_idv_fetch(ngx_http_request_t *r,
     }
 
     answer->sr = sr;
-    answer->ylcf = ylcf;
-    answer->session_id = *session_id;
     answer->status = 0;
     ngx_str_null(&answer->body);
     answer->failure = NGX_HTTP_YOTI_IDV_FETCH_OK;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "yoti_idv fetch \"%V?%V\"", &fetch.uri, &fetch.args);
+                   "yoti_idv fetch \"%V?%V\"", &fetch->uri, &fetch->args);
 
     return NGX_OK;
 }

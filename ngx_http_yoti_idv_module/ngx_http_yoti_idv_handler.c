@@ -20,6 +20,10 @@
  *                 already has about the same session
  *   FETCH_WAIT    parked: the subrequest to the provider runs
  *   EVALUATE      the answer against the policy
+ *   MEDIA         the policy has an age and everything else allows: ask
+ *                 for the document fields media of the verified document
+ *   MEDIA_WAIT    parked: that subrequest runs; then the date of birth
+ *                 against the age, and the media is wiped
  *   EVALUATED     a verdict: cache it, log it
  *   FINISHED      the verdict's status, for as long as the request stays
  *                 in this location
@@ -27,10 +31,10 @@
  * A parked request resumes from one place.  The zone and Redis code call
  * back when their wait ends, which posts ctx->wake; its handler, resume(),
  * is the only thing that moves a request out of ZONE_WAIT or REDIS_WAIT.
- * A subrequest's parent is resumed by nginx itself, and FETCH_WAIT ends
- * when the handler then finds the subrequest done.  Whoever runs the
- * handler of a parked request meanwhile (a client event, pipelined bytes)
- * gets NGX_AGAIN.
+ * A subrequest's parent is resumed by nginx itself, and FETCH_WAIT and
+ * MEDIA_WAIT end when the handler then finds the subrequest done.
+ * Whoever runs the handler of a parked request meanwhile (a client event,
+ * pipelined bytes) gets NGX_AGAIN.
  *
  * Everything from ctx->ylcf to ctx->result belongs to one location's
  * policy and session source, and is computed anew when the handler runs
@@ -38,7 +42,9 @@
  * evaluate differently.  Only the provider's answer, ctx->answer, is kept,
  * and used again only for the same session asked of the same provider,
  * API and app: a fallback location evaluates it under its own policy and
- * caches that verdict under its own key.
+ * caches that verdict under its own key.  The document fields, ctx->media,
+ * serve only the evaluation that asked for them: nothing read from them
+ * but the verdict and its reason leaves the module.
  */
 
 
@@ -71,6 +77,13 @@ static ngx_int_t ngx_http_yoti_idv_cached(ngx_http_request_t *r,
 static ngx_int_t ngx_http_yoti_idv_ask(ngx_http_request_t *r,
     ngx_http_yoti_idv_ctx_t *ctx);
 static void ngx_http_yoti_idv_evaluate(ngx_http_yoti_idv_ctx_t *ctx);
+static void ngx_http_yoti_idv_policy(ngx_http_yoti_idv_ctx_t *ctx,
+    ngx_yoti_idv_policy_t *policy);
+static ngx_int_t ngx_http_yoti_idv_media(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx);
+static void ngx_http_yoti_idv_evaluate_media(ngx_http_yoti_idv_ctx_t *ctx);
+static time_t ngx_http_yoti_idv_valid_for(
+    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_ctx_t *ctx);
 static void ngx_http_yoti_idv_finish(ngx_http_request_t *r,
     ngx_http_yoti_idv_ctx_t *ctx);
 static void ngx_http_yoti_idv_redis_put(ngx_http_request_t *r,
@@ -200,6 +213,9 @@ ngx_http_yoti_idv_parked(ngx_http_yoti_idv_ctx_t *ctx)
     case NGX_HTTP_YOTI_IDV_FETCH_WAIT:
         return !ctx->answer.sr->done;
 
+    case NGX_HTTP_YOTI_IDV_MEDIA_WAIT:
+        return !ctx->media.sr->done;
+
     default:
         return 0;
     }
@@ -289,6 +305,20 @@ ngx_http_yoti_idv_run(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
 
         case NGX_HTTP_YOTI_IDV_EVALUATE:
             ngx_http_yoti_idv_evaluate(ctx);
+            rc = NGX_OK;
+            break;
+
+        case NGX_HTTP_YOTI_IDV_MEDIA:
+            rc = ngx_http_yoti_idv_media(r, ctx);
+            break;
+
+        case NGX_HTTP_YOTI_IDV_MEDIA_WAIT:
+
+            if (!ctx->media.sr->done) {
+                return NGX_AGAIN;
+            }
+
+            ngx_http_yoti_idv_evaluate_media(ctx);
             rc = NGX_OK;
             break;
 
@@ -754,24 +784,129 @@ ngx_http_yoti_idv_evaluate(ngx_http_yoti_idv_ctx_t *ctx)
         break;
     }
 
-    policy.reqs = ylcf->requires ? ylcf->requires->elts : NULL;
-    policy.nreqs = ylcf->requires ? ylcf->requires->nelts : 0;
-    policy.session_id = (const char *) ctx->session_id.data;
-    policy.session_id_len = ctx->session_id.len;
-
-    if (ylcf->bind_user) {
-        policy.user_id = (const char *) ctx->user_id.data;
-        policy.user_id_len = ctx->user_id.len;
-
-    } else {
-        policy.user_id = NULL;
-        policy.user_id_len = 0;
-    }
+    ngx_http_yoti_idv_policy(ctx, &policy);
 
     ylcf->provider->evaluate(a->status, (const char *) a->body.data,
                              a->body.len, &policy, &ctx->result);
 
+    /* the evaluator asks for the media only when all else allows */
+
+    ctx->state = ctx->result.media_id[0] ? NGX_HTTP_YOTI_IDV_MEDIA
+                                         : NGX_HTTP_YOTI_IDV_EVALUATED;
+}
+
+
+static void
+ngx_http_yoti_idv_policy(ngx_http_yoti_idv_ctx_t *ctx,
+    ngx_yoti_idv_policy_t *policy)
+{
+    ngx_tm_t                       tm;
+    ngx_http_yoti_idv_loc_conf_t  *ylcf;
+
+    ylcf = ctx->ylcf;
+
+    policy->reqs = ylcf->requires ? ylcf->requires->elts : NULL;
+    policy->nreqs = ylcf->requires ? ylcf->requires->nelts : 0;
+    policy->session_id = (const char *) ctx->session_id.data;
+    policy->session_id_len = ctx->session_id.len;
+
+    if (ylcf->bind_user) {
+        policy->user_id = (const char *) ctx->user_id.data;
+        policy->user_id_len = ctx->user_id.len;
+
+    } else {
+        policy->user_id = NULL;
+        policy->user_id_len = 0;
+    }
+
+    /* ngx_gmtime(): the full year, months from 1 */
+
+    ngx_gmtime(ngx_time(), &tm);
+
+    policy->age = (unsigned) ylcf->require_age;
+    policy->today_year = tm.ngx_tm_year;
+    policy->today_month = tm.ngx_tm_mon;
+    policy->today_day = tm.ngx_tm_mday;
+}
+
+
+/* a new subrequest every time: the media is never taken from another */
+
+static ngx_int_t
+ngx_http_yoti_idv_media(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
+{
+    ngx_str_t  media_id;
+
+    media_id.data = (u_char *) ctx->result.media_id;
+    media_id.len = ngx_strlen(ctx->result.media_id);
+
+    if (ngx_http_yoti_idv_fetch_media(r, ctx->ylcf, &ctx->session_id,
+                                      &media_id, &ctx->media)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* nginx resumes this request when the subrequest is done */
+    ctx->state = NGX_HTTP_YOTI_IDV_MEDIA_WAIT;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_yoti_idv_evaluate_media(ngx_http_yoti_idv_ctx_t *ctx)
+{
+    ngx_yoti_idv_policy_t        policy;
+    ngx_http_yoti_idv_answer_t  *m;
+
+    m = &ctx->media;
+
     ctx->state = NGX_HTTP_YOTI_IDV_EVALUATED;
+
+    switch (m->failure) {
+
+    case NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG:
+        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR, "media:too_big");
+        ngx_snprintf((u_char *) ctx->result.detail,
+                     NGX_YOTI_IDV_DETAIL_LEN - 1,
+                     "the document fields are larger than "
+                     "\"subrequest_output_buffer_size\" of the "
+                     "\"%V\" location: raise it%Z", &ctx->ylcf->api);
+        break;
+
+    case NGX_HTTP_YOTI_IDV_FETCH_TRUNCATED:
+        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR,
+                                  "media:truncated");
+        ngx_snprintf((u_char *) ctx->result.detail,
+                     NGX_YOTI_IDV_DETAIL_LEN - 1,
+                     "the document fields ended after %uz bytes, before "
+                     "their end%Z", m->body.len);
+        break;
+
+    case NGX_HTTP_YOTI_IDV_FETCH_FAILED:
+        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR, "media:failed");
+        ngx_cpystrn((u_char *) ctx->result.detail,
+                    (u_char *) "the request for the document fields "
+                    "failed, see the error log lines above",
+                    NGX_YOTI_IDV_DETAIL_LEN);
+        break;
+
+    default: /* NGX_HTTP_YOTI_IDV_FETCH_OK */
+        ngx_http_yoti_idv_policy(ctx, &policy);
+
+        ngx_yoti_idv_eval_media(m->status, (const char *) m->body.data,
+                                m->body.len, &policy, &ctx->result);
+        break;
+    }
+
+    /* the holder's name and date of birth stay nowhere */
+
+    if (m->body.len) {
+        ngx_memzero(m->body.data, m->body.len);
+    }
+
+    ngx_str_null(&m->body);
 }
 
 
@@ -796,13 +931,14 @@ ngx_http_yoti_idv_finish(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
      */
 
     if (ctx->zone.owner) {
-        if (ctx->evaluated || ctx->cache == NGX_HTTP_YOTI_IDV_CACHE_HIT
-            || res->verdict == NGX_YOTI_IDV_ERROR)
+        if ((ctx->evaluated || ctx->cache == NGX_HTTP_YOTI_IDV_CACHE_HIT
+             || res->verdict == NGX_YOTI_IDV_ERROR)
+            && ngx_http_yoti_idv_valid_for(ymcf, ctx) >= 0)
         {
             ngx_http_yoti_idv_shm_store(&ctx->zone, res->verdict,
                                         res->reason, &ctx->session_id,
-                                        ngx_http_yoti_idv_valid(ymcf,
-                                                                res->verdict));
+                                        ngx_http_yoti_idv_valid_for(ymcf,
+                                                                    ctx));
 
         } else {
             ngx_http_yoti_idv_shm_release(&ctx->zone);
@@ -850,9 +986,9 @@ ngx_http_yoti_idv_redis_put(ngx_http_request_t *r,
     time_t     valid;
     ngx_str_t  value;
 
-    valid = ngx_http_yoti_idv_valid(ymcf, ctx->result.verdict);
+    valid = ngx_http_yoti_idv_valid_for(ymcf, ctx);
 
-    if (valid == 0) {
+    if (valid <= 0) {
         return;
     }
 
@@ -919,6 +1055,36 @@ ngx_http_yoti_idv_valid(ngx_http_yoti_idv_main_conf_t *ymcf,
     default:
         return 0;
     }
+}
+
+
+/*
+ * how long this request's verdict may be cached: an "underage" DENY no
+ * longer than until the UTC midnight the holder comes of age; -1: it
+ * came from Redis, whose TTL alone knows, and the zone does not keep it
+ */
+
+static time_t
+ngx_http_yoti_idv_valid_for(ngx_http_yoti_idv_main_conf_t *ymcf,
+    ngx_http_yoti_idv_ctx_t *ctx)
+{
+    time_t  valid, until;
+
+    valid = ngx_http_yoti_idv_valid(ymcf, ctx->result.verdict);
+
+    if (ctx->result.verdict != NGX_YOTI_IDV_DENY
+        || ngx_strcmp(ctx->result.reason, "age:underage") != 0)
+    {
+        return valid;
+    }
+
+    if (!ctx->evaluated || ctx->result.age_days <= 0) {
+        return -1;
+    }
+
+    until = (time_t) ctx->result.age_days * 86400 - ngx_time() % 86400;
+
+    return ngx_min(valid, until);
 }
 
 

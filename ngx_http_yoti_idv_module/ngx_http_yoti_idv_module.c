@@ -31,12 +31,18 @@ static char *ngx_http_yoti_idv_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_yoti_idv_require(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_yoti_idv_require_param(ngx_conf_t *cf,
+    ngx_yoti_idv_req_t *req, ngx_str_t *value);
+static char *ngx_http_yoti_idv_check_age(ngx_conf_t *cf, void *post,
+    void *data);
 static char *ngx_http_yoti_idv_check_status(ngx_conf_t *cf, void *post,
     void *data);
 
 
 static ngx_conf_post_handler_pt  ngx_http_yoti_idv_status_p =
     ngx_http_yoti_idv_check_status;
+static ngx_conf_post_handler_pt  ngx_http_yoti_idv_age_p =
+    ngx_http_yoti_idv_check_age;
 
 
 static ngx_command_t  ngx_http_yoti_idv_commands[] = {
@@ -84,11 +90,18 @@ static ngx_command_t  ngx_http_yoti_idv_commands[] = {
       NULL },
 
     { ngx_string("yoti_idv_require"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_yoti_idv_require,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("yoti_idv_require_age"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yoti_idv_loc_conf_t, require_age),
+      &ngx_http_yoti_idv_age_p },
 
     { ngx_string("yoti_idv_pending_status"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -299,6 +312,7 @@ ngx_http_yoti_idv_create_loc_conf(ngx_conf_t *cf)
     conf->user_id = NGX_CONF_UNSET_PTR;
     conf->session_id = NGX_CONF_UNSET_PTR;
     conf->requires = NGX_CONF_UNSET_PTR;
+    conf->require_age = NGX_CONF_UNSET_UINT;
     conf->pending_status = NGX_CONF_UNSET_UINT;
     conf->error_status = NGX_CONF_UNSET_UINT;
 
@@ -322,6 +336,7 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->user_id, prev->user_id, NULL);
     ngx_conf_merge_ptr_value(conf->session_id, prev->session_id, NULL);
     ngx_conf_merge_ptr_value(conf->requires, prev->requires, NULL);
+    ngx_conf_merge_uint_value(conf->require_age, prev->require_age, 0);
     ngx_conf_merge_uint_value(conf->pending_status, prev->pending_status,
                               NGX_HTTP_FORBIDDEN);
     ngx_conf_merge_uint_value(conf->error_status, prev->error_status,
@@ -370,6 +385,25 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    /*
+     * the age is read from the document fields media of the Yoti API;
+     * a provider without one cannot verify it (when the aws_rekognition
+     * provider lands, it is refused here by name)
+     */
+
+    if (conf->require_age
+        && !(conf->provider->name.len == sizeof("yoti") - 1
+             && ngx_strncmp(conf->provider->name.data, "yoti",
+                            sizeof("yoti") - 1) == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"yoti_idv_require_age\" cannot be used with "
+                           "the \"%V\" provider: it has no ID document to "
+                           "read a date of birth from",
+                           &conf->provider->name);
+        return NGX_CONF_ERROR;
+    }
+
     ymcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yoti_idv_module);
 
     if (conf->session_id == NULL && ymcf->redis == NULL) {
@@ -414,8 +448,13 @@ ngx_http_yoti_idv_fingerprint(ngx_conf_t *cf,
           + conf->provider->name.len + conf->sdk_id.len;
 
     for (i = 0; i < n; i++) {
-        len += req[i].type_len + sizeof(" all\n");
+        len += req[i].type_len + sizeof(" all\n")
+               + sizeof(" liveness_type=") + req[i].liveness_types_len
+               + sizeof(" document_type=") + req[i].document_types_len
+               + sizeof(" issuing_country=") + req[i].countries_len;
     }
+
+    len += sizeof("age=\n") + NGX_INT_T_LEN;
 
     text = ngx_pnalloc(cf->temp_pool, len);
     if (text == NULL) {
@@ -426,9 +465,35 @@ ngx_http_yoti_idv_fingerprint(ngx_conf_t *cf,
                     &conf->provider->name, &conf->sdk_id, conf->bind_user,
                     conf->session_id ? "variable" : "redis");
 
+    /*
+     * the parameters and the age are added only when set: the text, and
+     * so the keys, of a policy without them stay what they were
+     */
+
     for (i = 0; i < n; i++) {
-        p = ngx_sprintf(p, "%*s %s\n", req[i].type_len, req[i].type,
+        p = ngx_sprintf(p, "%*s %s", req[i].type_len, req[i].type,
                         req[i].mode == NGX_YOTI_IDV_REQ_ANY ? "any" : "all");
+
+        if (req[i].liveness_types) {
+            p = ngx_sprintf(p, " liveness_type=%*s",
+                            req[i].liveness_types_len, req[i].liveness_types);
+        }
+
+        if (req[i].document_types) {
+            p = ngx_sprintf(p, " document_type=%*s",
+                            req[i].document_types_len, req[i].document_types);
+        }
+
+        if (req[i].countries) {
+            p = ngx_sprintf(p, " issuing_country=%*s",
+                            req[i].countries_len, req[i].countries);
+        }
+
+        *p++ = '\n';
+    }
+
+    if (conf->require_age) {
+        p = ngx_sprintf(p, "age=%ui\n", conf->require_age);
     }
 
     if (EVP_Digest(text, p - text, md, &md_len, EVP_sha256(), NULL) != 1) {
@@ -627,25 +692,145 @@ ngx_http_yoti_idv_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    ngx_memzero(req, sizeof(ngx_yoti_idv_req_t));
+
     req->type = (const char *) value[1].data;
     req->type_len = value[1].len;
+    req->mode = 0;
 
-    if (cf->args->nelts == 2) {
-        req->mode = ngx_yoti_idv_default_mode(req->type, req->type_len);
-        return NGX_CONF_OK;
+    /* [any|all] [liveness_type=..] [document_type=..] [issuing_country=..] */
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "any") == 0
+            || ngx_strcmp(value[i].data, "all") == 0)
+        {
+            if (req->mode) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "duplicate mode \"%V\" in "
+                                   "\"yoti_idv_require\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            req->mode = (value[i].data[1] == 'n') ? NGX_YOTI_IDV_REQ_ANY
+                                                  : NGX_YOTI_IDV_REQ_ALL;
+            continue;
+        }
+
+        if (ngx_strlchr(value[i].data, value[i].data + value[i].len, '=')
+            == NULL)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid mode \"%V\" in \"yoti_idv_require\": "
+                               "\"any\" or \"all\" expected", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_yoti_idv_require_param(cf, req, &value[i])
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
     }
 
-    if (ngx_strcmp(value[2].data, "any") == 0) {
-        req->mode = NGX_YOTI_IDV_REQ_ANY;
+    if (req->mode == 0) {
+        req->mode = ngx_yoti_idv_default_mode(req->type, req->type_len);
+    }
 
-    } else if (ngx_strcmp(value[2].data, "all") == 0) {
-        req->mode = NGX_YOTI_IDV_REQ_ALL;
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_yoti_idv_require_param(ngx_conf_t *cf, ngx_yoti_idv_req_t *req,
+    ngx_str_t *value)
+{
+    size_t        klen, *lenp;
+    u_char       *eq;
+    ngx_uint_t    country;
+    const char  **listp;
+
+    eq = ngx_strlchr(value->data, value->data + value->len, '=');
+    klen = eq - value->data;
+
+    country = 0;
+
+    if (klen == sizeof("liveness_type") - 1
+        && ngx_strncmp(value->data, "liveness_type", klen) == 0)
+    {
+        if (!(req->type_len == sizeof("LIVENESS") - 1
+              && ngx_strncmp(req->type, "LIVENESS", req->type_len) == 0))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"liveness_type=\" applies only to LIVENESS, "
+                               "not to \"%*s\" in \"yoti_idv_require\"",
+                               req->type_len, req->type);
+            return NGX_CONF_ERROR;
+        }
+
+        listp = &req->liveness_types;
+        lenp = &req->liveness_types_len;
+
+    } else if ((klen == sizeof("document_type") - 1
+                && ngx_strncmp(value->data, "document_type", klen) == 0)
+               || (klen == sizeof("issuing_country") - 1
+                   && ngx_strncmp(value->data, "issuing_country", klen) == 0))
+    {
+        if (!ngx_yoti_idv_uses_document(req->type, req->type_len)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%*s=\" does not apply to \"%*s\" in "
+                               "\"yoti_idv_require\": that check never uses "
+                               "an ID document", klen, value->data,
+                               req->type_len, req->type);
+            return NGX_CONF_ERROR;
+        }
+
+        country = (value->data[0] == 'i');
+
+        listp = country ? &req->countries : &req->document_types;
+        lenp = country ? &req->countries_len : &req->document_types_len;
 
     } else {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid mode \"%V\" in \"yoti_idv_require\": "
-                           "\"any\" or \"all\" expected", &value[2]);
+                           "invalid parameter \"%V\" in \"yoti_idv_require\"",
+                           value);
         return NGX_CONF_ERROR;
+    }
+
+    if (*listp != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate \"%*s=\" in \"yoti_idv_require\"",
+                           klen, value->data);
+        return NGX_CONF_ERROR;
+    }
+
+    if (!ngx_yoti_idv_valid_list((char *) eq + 1,
+                                 value->data + value->len - eq - 1, country))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"%V\" in \"yoti_idv_require\": %s",
+                           value,
+                           country ? "a comma-separated list of ISO 3166-1 "
+                                     "alpha-3 codes (3 of A-Z) expected"
+                                   : "a comma-separated list of 1 to 32 of "
+                                     "A-Z, 0-9 and \"_\" expected");
+        return NGX_CONF_ERROR;
+    }
+
+    *listp = (const char *) eq + 1;
+    *lenp = value->data + value->len - eq - 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_yoti_idv_check_age(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_uint_t  *np = data;
+
+    if (*np < 1 || *np > NGX_YOTI_IDV_AGE_MAX) {
+        return "must be between 1 and 150";
     }
 
     return NGX_CONF_OK;

@@ -67,6 +67,7 @@ typedef struct {
     ngx_http_complex_value_t      *session_id;
 
     ngx_array_t                   *requires;    /* ngx_yoti_idv_req_t */
+    ngx_uint_t                     require_age; /* 0: none */
 
     /* the policy's fingerprint in cache keys, see merge_loc_conf() */
     u_char                         fingerprint[NGX_HTTP_YOTI_IDV_FP_LEN];
@@ -205,6 +206,8 @@ typedef enum {
     NGX_HTTP_YOTI_IDV_FETCH,            /* ask the provider */
     NGX_HTTP_YOTI_IDV_FETCH_WAIT,       /* parked on the subrequest */
     NGX_HTTP_YOTI_IDV_EVALUATE,
+    NGX_HTTP_YOTI_IDV_MEDIA,            /* ask for the document fields */
+    NGX_HTTP_YOTI_IDV_MEDIA_WAIT,       /* parked on that subrequest */
     NGX_HTTP_YOTI_IDV_EVALUATED,        /* a verdict: cache it, log it */
     NGX_HTTP_YOTI_IDV_FINISHED
 } ngx_http_yoti_idv_state_e;
@@ -235,6 +238,12 @@ typedef struct {
 
     /* kept across locations, see ngx_http_yoti_idv_answer_t */
     ngx_http_yoti_idv_answer_t     answer;
+
+    /*
+     * the document fields for ctx->result.media_id: read once, by this
+     * location, for this session, and wiped when read
+     */
+    ngx_http_yoti_idv_answer_t     media;
 } ngx_http_yoti_idv_ctx_t;
 
 
@@ -246,6 +255,9 @@ ngx_int_t ngx_http_yoti_idv_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_yoti_idv_fetch(ngx_http_request_t *r,
     ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *session_id,
     ngx_http_yoti_idv_answer_t *answer);
+ngx_int_t ngx_http_yoti_idv_fetch_media(ngx_http_request_t *r,
+    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *session_id,
+    ngx_str_t *media_id, ngx_http_yoti_idv_answer_t *answer);
 ngx_uint_t ngx_http_yoti_idv_is_fetch(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_yoti_idv_redis_lookup(ngx_http_yoti_idv_redis_conf_t *rcf,

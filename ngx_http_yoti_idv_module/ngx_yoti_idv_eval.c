@@ -41,6 +41,8 @@ typedef struct {
     cJSON                     *user;       /* user_tracking_id, may be NULL */
     cJSON                     *checks;     /* an array or NULL */
     cJSON                     *profile;    /* identity_profile, may be NULL */
+    cJSON                     *resources;  /* may be NULL */
+    const char                *resources_dup;  /* it appears twice */
 } ngx_yoti_idv_doc_t;
 
 
@@ -82,9 +84,25 @@ static void ngx_yoti_idv_deny_check(ngx_yoti_idv_result_t *res,
     const ngx_yoti_idv_req_t *req, const char *x);
 static void ngx_yoti_idv_error_body(const char *body, size_t len,
     ngx_yoti_idv_result_t *res);
+static int ngx_yoti_idv_in_list(const char *list, size_t len,
+    const char *value);
+static cJSON *ngx_yoti_idv_resource(ngx_yoti_idv_doc_t *doc,
+    const char *list, const char *id);
+static int ngx_yoti_idv_filter(ngx_yoti_idv_doc_t *doc, cJSON *item,
+    const ngx_yoti_idv_req_t *req, char *why, size_t size);
+static int ngx_yoti_idv_document_ok(cJSON *document,
+    const ngx_yoti_idv_req_t *req, char *why, size_t size);
+static void ngx_yoti_idv_eval_age(ngx_yoti_idv_doc_t *doc,
+    const ngx_yoti_idv_policy_t *policy, ngx_yoti_idv_result_t *res);
+static int ngx_yoti_idv_parse_date(const char *s, int *y, int *m, int *d);
+static int ngx_yoti_idv_leap(long y);
+static int ngx_yoti_idv_month_days(long y, int m);
+static long ngx_yoti_idv_days(long y, int m, int d);
 
 
 static const char  ngx_yoti_idv_profile_type[] = "IDENTITY_PROFILE";
+static const char  ngx_yoti_idv_authenticity_type[] =
+    "ID_DOCUMENT_AUTHENTICITY";
 
 
 void
@@ -287,6 +305,8 @@ ngx_yoti_idv_set(ngx_yoti_idv_result_t *res, ngx_yoti_idv_verdict_e verdict,
     res->verdict = verdict;
     snprintf(res->reason, sizeof(res->reason), "%s", reason);
     res->detail[0] = '\0';
+    res->media_id[0] = '\0';
+    res->age_days = 0;
 }
 
 
@@ -348,6 +368,34 @@ ngx_yoti_idv_policy_ok(const ngx_yoti_idv_policy_t *policy)
         {
             return 0;
         }
+
+        if ((req->liveness_types
+             && !ngx_yoti_idv_valid_list(req->liveness_types,
+                                         req->liveness_types_len, 0))
+            || (req->document_types
+                && !ngx_yoti_idv_valid_list(req->document_types,
+                                            req->document_types_len, 0))
+            || (req->countries
+                && !ngx_yoti_idv_valid_list(req->countries,
+                                            req->countries_len, 1)))
+        {
+            return 0;
+        }
+    }
+
+    if (policy->age > NGX_YOTI_IDV_AGE_MAX) {
+        return 0;
+    }
+
+    if (policy->age
+        && (policy->today_year < 1 || policy->today_year > 9999
+            || policy->today_month < 1 || policy->today_month > 12
+            || policy->today_day < 1
+            || policy->today_day > ngx_yoti_idv_month_days(
+                                       policy->today_year,
+                                       policy->today_month)))
+    {
+        return 0;
     }
 
     return 1;
@@ -556,6 +604,10 @@ ngx_yoti_idv_doc(cJSON *root, ngx_yoti_idv_doc_t *doc,
     doc->checks = ngx_yoti_idv_get(root, "checks", &dup);
     doc->profile = ngx_yoti_idv_get(root, "identity_profile", &dup);
 
+    /* a repeated "resources" matters only to a policy that reads them */
+    doc->resources_dup = NULL;
+    doc->resources = ngx_yoti_idv_get(root, "resources", &doc->resources_dup);
+
     if (cJSON_IsObject(doc->profile)) {
         (void) ngx_yoti_idv_get(doc->profile, "result", &dup);
         (void) ngx_yoti_idv_get(doc->profile, "failure_reason", &dup);
@@ -735,6 +787,11 @@ ngx_yoti_idv_eval_doc(ngx_yoti_idv_doc_t *doc,
         }
     }
 
+    if (policy->age) {
+        ngx_yoti_idv_eval_age(doc, policy, res);
+        return;
+    }
+
     ngx_yoti_idv_set(res, NGX_YOTI_IDV_ALLOW, "ok");
 }
 
@@ -775,9 +832,11 @@ static int
 ngx_yoti_idv_eval_req(ngx_yoti_idv_doc_t *doc, const ngx_yoti_idv_req_t *req,
     ngx_yoti_idv_result_t *res)
 {
-    int                    n, found, counted;
+    int                    n, found, counted, filtered, approved_out;
     cJSON                 *item;
     ngx_yoti_idv_check_t   c, last, bad;
+    char                   why[NGX_YOTI_IDV_REASON_LEN];
+    char                   fwhy[NGX_YOTI_IDV_REASON_LEN];
 
     if (req->type_len == sizeof(ngx_yoti_idv_profile_type) - 1
         && memcmp(req->type, ngx_yoti_idv_profile_type, req->type_len) == 0)
@@ -787,6 +846,9 @@ ngx_yoti_idv_eval_req(ngx_yoti_idv_doc_t *doc, const ngx_yoti_idv_req_t *req,
 
     found = 0;
     counted = 0;
+    filtered = 0;
+    approved_out = 0;
+    fwhy[0] = '\0';
     n = 0;
 
     memset(&last, 0, sizeof(last));
@@ -802,6 +864,29 @@ ngx_yoti_idv_eval_req(ngx_yoti_idv_doc_t *doc, const ngx_yoti_idv_req_t *req,
         }
 
         if (!ngx_yoti_idv_eq(c.type, req->type, req->type_len)) {
+            continue;
+        }
+
+        /*
+         * a check whose resources the requirement does not accept does
+         * not count; the reason names what it used, preferably what an
+         * approved one used
+         */
+
+        if (ngx_yoti_idv_filter(doc, item, req, why, sizeof(why)) != 1) {
+            filtered++;
+
+            if (c.value != NULL && strcmp(c.value, "APPROVE") == 0) {
+                if (!approved_out) {
+                    memcpy(fwhy, why, sizeof(fwhy));
+                }
+
+                approved_out = 1;
+
+            } else if (fwhy[0] == '\0') {
+                memcpy(fwhy, why, sizeof(fwhy));
+            }
+
             continue;
         }
 
@@ -824,6 +909,14 @@ ngx_yoti_idv_eval_req(ngx_yoti_idv_doc_t *doc, const ngx_yoti_idv_req_t *req,
             bad = c;
             break;
         }
+    }
+
+    if (found == 0 && filtered) {
+        ngx_yoti_idv_deny_check(res, req, fwhy);
+        ngx_yoti_idv_detail(res, "none of %d %.*s checks used a resource "
+                            "the requirement accepts",
+                            filtered, (int) req->type_len, req->type);
+        return -1;
     }
 
     if (found == 0) {
@@ -849,6 +942,14 @@ ngx_yoti_idv_eval_req(ngx_yoti_idv_doc_t *doc, const ngx_yoti_idv_req_t *req,
         }
 
         last = bad;
+
+    } else if (approved_out) {
+        /* the only approved ones used what the requirement refuses */
+        ngx_yoti_idv_deny_check(res, req, fwhy);
+        ngx_yoti_idv_detail(res, "no %.*s check that the requirement "
+                            "accepts approves; an approved one used %s",
+                            (int) req->type_len, req->type, fwhy);
+        return -1;
 
     } else if (counted == 0) {
         ngx_yoti_idv_deny_check(res, req, "not_done");
@@ -884,6 +985,7 @@ ngx_yoti_idv_eval_profile(ngx_yoti_idv_doc_t *doc, ngx_yoti_idv_result_t *res)
     const char            *result, *dup;
     ngx_yoti_idv_req_t     req;
 
+    memset(&req, 0, sizeof(req));
     req.type = ngx_yoti_idv_profile_type;
     req.type_len = sizeof(ngx_yoti_idv_profile_type) - 1;
     req.mode = NGX_YOTI_IDV_REQ_ALL;
@@ -1014,4 +1116,574 @@ ngx_yoti_idv_error_body(const char *body, size_t len,
     }
 
     cJSON_Delete(root);
+}
+
+
+void
+ngx_yoti_idv_eval_media(int status, const char *body, size_t len,
+    const ngx_yoti_idv_policy_t *policy, ngx_yoti_idv_result_t *res)
+{
+    int          error, y, m, d;
+    long         of_age, today;
+    cJSON       *root, *dob;
+    size_t       offset;
+    const char  *dup, *date;
+    char         reason[NGX_YOTI_IDV_REASON_LEN];
+
+    if (res == NULL) {
+        return;
+    }
+
+    if (!ngx_yoti_idv_policy_ok(policy) || policy->age == 0) {
+        ngx_yoti_idv_set(res, NGX_YOTI_IDV_ERROR, "internal:bad_policy");
+        ngx_yoti_idv_detail(res, "no age requirement, or no date for today");
+        return;
+    }
+
+    if (status == 204) {
+        ngx_yoti_idv_set(res, NGX_YOTI_IDV_DENY, "age:no_date");
+        ngx_yoti_idv_detail(res, "the document fields media has no content "
+                            "(204)");
+        return;
+    }
+
+    if (status != 200) {
+        snprintf(reason, sizeof(reason), "media:%d", status);
+        ngx_yoti_idv_set(res, NGX_YOTI_IDV_ERROR, reason);
+        ngx_yoti_idv_detail(res, "the provider answered the document fields "
+                            "media request with status %d", status);
+        ngx_yoti_idv_error_body(body, len, res);
+        return;
+    }
+
+    if (body == NULL || len == 0) {
+        ngx_yoti_idv_set(res, NGX_YOTI_IDV_ERROR, "media:empty");
+        ngx_yoti_idv_detail(res, "the provider sent empty document fields");
+        return;
+    }
+
+    root = ngx_yoti_idv_parse(body, len, &offset, &error);
+
+    if (root == NULL) {
+        if (error == NGX_YOTI_IDV_PARSE_NOMEM) {
+            ngx_yoti_idv_set(res, NGX_YOTI_IDV_ERROR, "internal:nomem");
+            ngx_yoti_idv_detail(res, "out of memory parsing %lu bytes",
+                                (unsigned long) len);
+            return;
+        }
+
+        /* the offset only: the bytes are the holder's personal data */
+        ngx_yoti_idv_set(res, NGX_YOTI_IDV_ERROR, "media:bad_json");
+        ngx_yoti_idv_detail(res, "the document fields are not JSON (%s at "
+                            "offset %lu of %lu bytes)",
+                            error == NGX_YOTI_IDV_PARSE_NUL
+                            ? "NUL character" : "invalid JSON",
+                            (unsigned long) offset, (unsigned long) len);
+        return;
+    }
+
+    dup = NULL;
+    dob = cJSON_IsObject(root) ? ngx_yoti_idv_get(root, "date_of_birth", &dup)
+                               : NULL;
+
+    if (!cJSON_IsObject(root) || dup != NULL) {
+        ngx_yoti_idv_set(res, NGX_YOTI_IDV_ERROR, "media:bad_type");
+        ngx_yoti_idv_detail(res, "%s",
+                            dup ? "field \"date_of_birth\" appears twice "
+                                  "in the document fields"
+                                : "the document fields are not a JSON "
+                                  "object");
+        cJSON_Delete(root);
+        return;
+    }
+
+    if (dob == NULL || cJSON_IsNull(dob)) {
+        ngx_yoti_idv_set(res, NGX_YOTI_IDV_DENY, "age:no_date");
+        ngx_yoti_idv_detail(res, "the document fields have no date_of_birth");
+        cJSON_Delete(root);
+        return;
+    }
+
+    date = ngx_yoti_idv_str(dob);
+
+    if (date == NULL || ngx_yoti_idv_parse_date(date, &y, &m, &d) != 0) {
+        /* never the value itself */
+        ngx_yoti_idv_set(res, NGX_YOTI_IDV_DENY, "age:bad_date");
+        ngx_yoti_idv_detail(res, "date_of_birth is not yyyy-mm-dd, yyyy-mm "
+                            "or yyyy");
+        cJSON_Delete(root);
+        return;
+    }
+
+    cJSON_Delete(root);
+
+    /*
+     * of age on the N-th birthday; a 29 February birthday falls on
+     * 1 March in a common year: nobody is let in a day early
+     */
+
+    y += (int) policy->age;
+
+    if (m == 2 && d == 29 && !ngx_yoti_idv_leap(y)) {
+        m = 3;
+        d = 1;
+    }
+
+    of_age = ngx_yoti_idv_days(y, m, d);
+    today = ngx_yoti_idv_days(policy->today_year, policy->today_month,
+                              policy->today_day);
+
+    if (today >= of_age) {
+        ngx_yoti_idv_set(res, NGX_YOTI_IDV_ALLOW, "ok");
+        return;
+    }
+
+    ngx_yoti_idv_set(res, NGX_YOTI_IDV_DENY, "age:underage");
+    ngx_yoti_idv_detail(res, "the document's holder is not yet %u",
+                        policy->age);
+    res->age_days = of_age - today;
+}
+
+
+int
+ngx_yoti_idv_valid_list(const char *list, size_t len, int country)
+{
+    char    c;
+    size_t  i, item;
+
+    if (list == NULL || len == 0) {
+        return 0;
+    }
+
+    item = 0;
+
+    for (i = 0; i <= len; i++) {
+
+        if (i == len || list[i] == ',') {
+            if (item == 0 || (country && item != 3)) {
+                return 0;
+            }
+
+            item = 0;
+            continue;
+        }
+
+        c = list[i];
+
+        if (country ? !(c >= 'A' && c <= 'Z')
+                    : !((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                        || c == '_'))
+        {
+            return 0;
+        }
+
+        if (++item > NGX_YOTI_IDV_TOKEN_MAX) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+ngx_yoti_idv_uses_document(const char *type, size_t len)
+{
+    if (type == NULL) {
+        return 0;
+    }
+
+    if ((len == sizeof("LIVENESS") - 1 && memcmp(type, "LIVENESS", len) == 0)
+        || (len == sizeof(ngx_yoti_idv_profile_type) - 1
+            && memcmp(type, ngx_yoti_idv_profile_type, len) == 0))
+    {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_yoti_idv_in_list(const char *list, size_t len, const char *value)
+{
+    size_t       vlen;
+    const char  *p, *end, *comma;
+
+    vlen = strlen(value);
+    end = list + len;
+
+    for (p = list; p < end; p = comma + 1) {
+        comma = memchr(p, ',', (size_t) (end - p));
+
+        if (comma == NULL) {
+            comma = end;
+        }
+
+        if ((size_t) (comma - p) == vlen && memcmp(p, value, vlen) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* the object with this id in resources.<list>[], or NULL */
+
+static cJSON *
+ngx_yoti_idv_resource(ngx_yoti_idv_doc_t *doc, const char *list,
+    const char *id)
+{
+    cJSON       *arr, *r;
+    const char  *dup, *rid;
+
+    if (!cJSON_IsObject(doc->resources) || doc->resources_dup != NULL) {
+        return NULL;
+    }
+
+    dup = NULL;
+
+    arr = ngx_yoti_idv_get(doc->resources, list, &dup);
+
+    if (!cJSON_IsArray(arr) || dup != NULL) {
+        return NULL;
+    }
+
+    for (r = arr->child; r != NULL; r = r->next) {
+
+        if (!cJSON_IsObject(r)) {
+            continue;
+        }
+
+        rid = ngx_yoti_idv_str(ngx_yoti_idv_get(r, "id", &dup));
+
+        if (dup != NULL) {
+            /* which copy is meant is unclear: none is */
+            return NULL;
+        }
+
+        if (rid != NULL && strcmp(rid, id) == 0) {
+            return r;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * 1: the check used a resource that passes the requirement's lists (or
+ * the requirement has none); 0: it did not, and "why" says what the
+ * first resource it used of the kind was ("liveness_type:ZOOM")
+ */
+
+static int
+ngx_yoti_idv_filter(ngx_yoti_idv_doc_t *doc, cJSON *item,
+    const ngx_yoti_idv_req_t *req, char *why, size_t size)
+{
+    int          liveness;
+    cJSON       *used, *id, *r;
+    const char  *dup, *list, *type;
+
+    liveness = (req->liveness_types != NULL);
+
+    if (!liveness && req->document_types == NULL && req->countries == NULL) {
+        return 1;
+    }
+
+    list = liveness ? "liveness_capture" : "id_documents";
+
+    snprintf(why, size, "%s", liveness ? "liveness_type:none"
+                                       : "document:none");
+
+    dup = NULL;
+    used = ngx_yoti_idv_get(item, "resources_used", &dup);
+
+    if (!cJSON_IsArray(used) || dup != NULL) {
+        return 0;
+    }
+
+    for (id = used->child; id != NULL; id = id->next) {
+
+        if (ngx_yoti_idv_str(id) == NULL) {
+            continue;
+        }
+
+        r = ngx_yoti_idv_resource(doc, list, id->valuestring);
+
+        if (r == NULL) {
+            continue;
+        }
+
+        if (!liveness) {
+            if (ngx_yoti_idv_document_ok(r, req,
+                                         strcmp(why, "document:none") == 0
+                                         ? why : NULL, size))
+            {
+                return 1;
+            }
+
+            continue;
+        }
+
+        type = ngx_yoti_idv_str(ngx_yoti_idv_get(r, "liveness_type", &dup));
+
+        if (type != NULL && dup == NULL
+            && ngx_yoti_idv_in_list(req->liveness_types,
+                                    req->liveness_types_len, type))
+        {
+            return 1;
+        }
+
+        if (strcmp(why, "liveness_type:none") == 0) {
+            snprintf(why, size, "liveness_type:%s",
+                     type && ngx_yoti_idv_token(type) ? type : "other");
+        }
+    }
+
+    return 0;
+}
+
+
+/* why, when not NULL, gets what the document failed on */
+
+static int
+ngx_yoti_idv_document_ok(cJSON *document, const ngx_yoti_idv_req_t *req,
+    char *why, size_t size)
+{
+    const char  *dup, *type, *country;
+
+    dup = NULL;
+
+    type = ngx_yoti_idv_str(ngx_yoti_idv_get(document, "document_type",
+                                             &dup));
+    country = ngx_yoti_idv_str(ngx_yoti_idv_get(document, "issuing_country",
+                                                &dup));
+
+    if (req->document_types
+        && (type == NULL || dup != NULL
+            || !ngx_yoti_idv_in_list(req->document_types,
+                                     req->document_types_len, type)))
+    {
+        if (why) {
+            snprintf(why, size, "document_type:%s",
+                     type && ngx_yoti_idv_token(type) ? type : "other");
+        }
+
+        return 0;
+    }
+
+    if (req->countries
+        && (country == NULL || dup != NULL
+            || !ngx_yoti_idv_in_list(req->countries, req->countries_len,
+                                     country)))
+    {
+        if (why) {
+            snprintf(why, size, "issuing_country:%s",
+                     country && ngx_yoti_idv_token(country)
+                     ? country : "other");
+        }
+
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/*
+ * everything else allows: the date of birth is in the document fields
+ * media of the document an approved ID_DOCUMENT_AUTHENTICITY check used
+ * (one the ID_DOCUMENT_AUTHENTICITY requirement accepts, if any)
+ */
+
+static void
+ngx_yoti_idv_eval_age(ngx_yoti_idv_doc_t *doc,
+    const ngx_yoti_idv_policy_t *policy, ngx_yoti_idv_result_t *res)
+{
+    int                        n, fields;
+    cJSON                     *item, *used, *id, *document, *f, *media;
+    size_t                     i;
+    const char                *dup, *mid;
+    ngx_yoti_idv_check_t       c;
+    const ngx_yoti_idv_req_t  *req;
+
+    req = NULL;
+
+    for (i = 0; i < policy->nreqs; i++) {
+        if (ngx_yoti_idv_eq(ngx_yoti_idv_authenticity_type,
+                            policy->reqs[i].type, policy->reqs[i].type_len))
+        {
+            req = &policy->reqs[i];
+        }
+    }
+
+    n = 0;
+    fields = 0;
+
+    for (item = doc->checks ? doc->checks->child : NULL;
+         item != NULL;
+         item = item->next)
+    {
+        if (ngx_yoti_idv_check(item, n++, &c, res) != 0) {
+            return;
+        }
+
+        if (strcmp(c.type, ngx_yoti_idv_authenticity_type) != 0
+            || c.value == NULL || strcmp(c.value, "APPROVE") != 0)
+        {
+            continue;
+        }
+
+        dup = NULL;
+        used = ngx_yoti_idv_get(item, "resources_used", &dup);
+
+        if (!cJSON_IsArray(used) || dup != NULL) {
+            continue;
+        }
+
+        for (id = used->child; id != NULL; id = id->next) {
+
+            if (ngx_yoti_idv_str(id) == NULL) {
+                continue;
+            }
+
+            document = ngx_yoti_idv_resource(doc, "id_documents",
+                                             id->valuestring);
+
+            if (document == NULL
+                || (req && !ngx_yoti_idv_document_ok(document, req, NULL, 0)))
+            {
+                continue;
+            }
+
+            fields = 1;
+
+            dup = NULL;
+            f = ngx_yoti_idv_get(document, "document_fields", &dup);
+            media = cJSON_IsObject(f) ? ngx_yoti_idv_get(f, "media", &dup)
+                                      : NULL;
+            mid = cJSON_IsObject(media)
+                  ? ngx_yoti_idv_str(ngx_yoti_idv_get(media, "id", &dup))
+                  : NULL;
+
+            if (mid == NULL || dup != NULL) {
+                continue;
+            }
+
+            if (!ngx_yoti_idv_valid_session_id(mid, strlen(mid))) {
+                ngx_yoti_idv_set(res, NGX_YOTI_IDV_ERROR,
+                                 "provider:bad_type");
+                ngx_yoti_idv_detail(res, "the document fields media id is "
+                                    "not 1 to 64 of A-Z, a-z, 0-9 and "
+                                    "\"-\"");
+                return;
+            }
+
+            ngx_yoti_idv_set(res, NGX_YOTI_IDV_ERROR,
+                             "internal:age_unchecked");
+            ngx_yoti_idv_detail(res, "the date of birth is still to be read "
+                                "from media %s", mid);
+            memcpy(res->media_id, mid, strlen(mid) + 1);
+            return;
+        }
+    }
+
+    if (fields) {
+        ngx_yoti_idv_set(res, NGX_YOTI_IDV_DENY, "age:no_fields");
+        ngx_yoti_idv_detail(res, "the verified document has no document "
+                            "fields media");
+        return;
+    }
+
+    ngx_yoti_idv_set(res, NGX_YOTI_IDV_DENY, "age:no_document");
+    ngx_yoti_idv_detail(res, "no approved ID_DOCUMENT_AUTHENTICITY check "
+                        "used an accepted document");
+}
+
+
+/* yyyy-mm-dd, or yyyy-mm or yyyy as the latest day they could mean */
+
+static int
+ngx_yoti_idv_parse_date(const char *s, int *y, int *m, int *d)
+{
+    int     i;
+    size_t  len;
+
+    len = strlen(s);
+
+    if (len != 4 && len != 7 && len != 10) {
+        return -1;
+    }
+
+    for (i = 0; i < (int) len; i++) {
+        if (i == 4 || i == 7) {
+            if (s[i] != '-') {
+                return -1;
+            }
+
+        } else if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+    }
+
+    *y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10
+         + (s[3] - '0');
+    *m = (len > 4) ? (s[5] - '0') * 10 + (s[6] - '0') : 12;
+
+    if (*y == 0 || *m < 1 || *m > 12) {
+        return -1;
+    }
+
+    if (len < 10) {
+        *d = ngx_yoti_idv_month_days(*y, *m);
+        return 0;
+    }
+
+    *d = (s[8] - '0') * 10 + (s[9] - '0');
+
+    if (*d < 1 || *d > ngx_yoti_idv_month_days(*y, *m)) {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+ngx_yoti_idv_leap(long y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+
+static int
+ngx_yoti_idv_month_days(long y, int m)
+{
+    static const int  days[] = { 31, 28, 31, 30, 31, 30,
+                                 31, 31, 30, 31, 30, 31 };
+
+    if (m == 2 && ngx_yoti_idv_leap(y)) {
+        return 29;
+    }
+
+    return days[m - 1];
+}
+
+
+/* days since 1970-01-01 of a proleptic Gregorian date, y >= 1 */
+
+static long
+ngx_yoti_idv_days(long y, int m, int d)
+{
+    long  era, yoe, doy, doe;
+
+    y -= (m <= 2);
+    era = y / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + doe - 719468;
 }

@@ -43,8 +43,10 @@ wait_port() {
     exit 1
 }
 
-# sessions as the app would have created them, one per user
+# sessions as the app would have created them, one per user; the ones
+# with a date of birth are made relative to today
 mkdir -p "$work/sessions" "$work/logs"
+python3 "$top/t/mock/gen_sessions.py" --requirements "$work/sessions"
 python3 - "$top/t/mock/sessions" "$work/sessions" <<'EOF'
 import json, sys
 src, dst = sys.argv[1], sys.argv[2]
@@ -58,6 +60,12 @@ for fixture, sid, user in [
     session["user_tracking_id"] = user
     with open("%s/%s.json" % (dst, sid), "w") as f:
         json.dump(session, f, indent=2)
+# henry is 30 and bob 16 (gen_sessions.py made their document fields)
+with open("%s/age-adult.json" % dst) as f:
+    session = json.load(f)
+session["user_tracking_id"] = "henry"
+with open("%s/age-adult.json" % dst, "w") as f:
+    json.dump(session, f, indent=2)
 EOF
 
 redis_port=$(free_port)
@@ -132,6 +140,25 @@ http {
             proxy_pass http://app/app;
         }
 
+        # 18+: passive liveness, a UK or Irish document, and its date of
+        # birth (a second signed request, for the document fields)
+        location /adults/ {
+            yoti_idv             on;
+            yoti_idv_user_id     \$http_x_user_id;
+            yoti_idv_require     LIVENESS liveness_type=STATIC;
+            yoti_idv_require     ID_DOCUMENT_AUTHENTICITY
+                                 document_type=PASSPORT,DRIVING_LICENCE,NATIONAL_ID
+                                 issuing_country=GBR,IRL;
+            yoti_idv_require_age 18;
+
+            add_header X-IDV-Verdict \$yoti_idv_verdict always;
+            add_header X-IDV-Reason \$yoti_idv_reason always;
+            add_header X-IDV-Cache \$yoti_idv_cache always;
+
+            proxy_set_header X-IDV-Verdict \$yoti_idv_verdict;
+            proxy_pass http://app/app;
+        }
+
         # the protected application
         location = /app {
             return 200 "welcome to the members area, \$http_x_user_id\n";
@@ -158,11 +185,14 @@ redis-cli -p "$redis_port" SET yoti_idv:user:dave \
     9e8d7c6b-5a4f-4e3d-a2c1-b0a9f8e7d6c5 > /dev/null
 # mallory got hold of alice's session id
 redis-cli -p "$redis_port" SET yoti_idv:user:mallory "$alice_session" > /dev/null
+redis-cli -p "$redis_port" SET yoti_idv:user:henry age-adult > /dev/null
+redis-cli -p "$redis_port" SET yoti_idv:user:bob bob-minor > /dev/null
 
 ask() {
-    local title=$1 user=$2 out status verdict reason cache body
+    local title=$1 user=$2 path=${3:-/members/} out status verdict reason
+    local cache body
 
-    out=$(curl -s -i -H "X-User-Id: $user" "http://127.0.0.1:$port/members/")
+    out=$(curl -s -i -H "X-User-Id: $user" "http://127.0.0.1:$port$path")
     status=$(printf '%s\n' "$out" | sed -n '1s/^HTTP\/[0-9.]* \([0-9]*\).*/\1/p')
     verdict=$(printf '%s\n' "$out" | tr -d '\r' | sed -n 's/^X-IDV-Verdict: //p')
     reason=$(printf '%s\n' "$out" | tr -d '\r' | sed -n 's/^X-IDV-Reason: //p')
@@ -170,8 +200,8 @@ ask() {
     body=$(printf '%s\n' "$out" | tr -d '\r' | sed '1,/^$/d' | sed -n '1p')
 
     printf '\n%s\n' "$title"
-    printf '  GET /members/  X-User-Id: %s  (redis: yoti_idv:user:%s -> %s)\n' \
-           "$user" "$user" \
+    printf '  GET %s  X-User-Id: %s  (redis: yoti_idv:user:%s -> %s)\n' \
+           "$path" "$user" "$user" \
            "$(redis-cli -p "$redis_port" GET "yoti_idv:user:$user")"
     printf '  -> %s  verdict=%s reason=%s cache=%s\n' \
            "$status" "$verdict" "$reason" "$cache"
@@ -190,9 +220,15 @@ ask "3. carol, whose face comparison was rejected: denied" carol
 ask "4. dave, whose session is still ONGOING: pending" dave
 ask "5. mallory, whose mapping points at alice's verified session: denied" mallory
 ask "6. erin, who has no session yet: denied" erin
+ask "7. henry, 30, passive liveness and a UK passport, at the 18+ route: allowed" \
+    henry /adults/
+ask "8. bob, 16, the same checks: denied (underage)" bob /adults/
+ask "9. bob again: the DENY comes from Redis, his document is not read again" \
+    bob /adults/
 
 echo
 echo "nginx's error log (info) for these requests:"
 grep -o 'yoti_idv: .*' "$work/logs/error.log" | sed 's/, client: .*//; s/^/  /'
 echo
-echo "the mock IDV API saw $(curl -s "http://127.0.0.1:$mock_port/__mock/count" | tr -d '\n') signed requests for 6 answers; stopping."
+echo "the mock IDV API saw $(curl -s "http://127.0.0.1:$mock_port/__mock/count" | tr -d '\n') signed requests for 9 answers"
+echo "($(curl -s "http://127.0.0.1:$mock_port/__mock/count-media" | tr -d '\n') of them for document fields); stopping."

@@ -12,11 +12,22 @@ Every fixture's session_id equals its file name (the module refuses a
 result for another session), except session-id-mismatch.json.
 
 Usage: /usr/bin/python3 t/mock/gen_sessions.py   (from anywhere)
+
+       /usr/bin/python3 t/mock/gen_sessions.py --requirements DIR [--today D]
+
+The second form writes, into DIR, every committed fixture plus the ones of
+t/010-requirements.t and `make demo`: liveness methods, documents, and dates
+of birth relative to today (UTC, or D as yyyy-mm-dd), with their document
+fields media in DIR/media/<session id>/<media id>.json.  They are made when
+the test starts, so that "18 today" stays true whatever the date.
 """
 
+import argparse
 import copy
+import datetime
 import json
 import os
+import shutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SESSIONS = os.path.join(HERE, "sessions")
@@ -255,5 +266,167 @@ def main():
     save("session-id-mismatch", with_id(v, "verified-alice"))
 
 
+DOCUMENT_MEDIA = "3943b63a-acf6-4860-9984-b73616007046"   # seed's
+SECOND_DOCUMENT = "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+SECOND_MEDIA = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
+
+
+def years_before(day, years, later):
+    """day - years; 29 February becomes 1 March (later) or 28 February."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        if later:
+            return datetime.date(day.year - years, 3, 1)
+        return datetime.date(day.year - years, 2, 28)
+
+
+def document_fields(dob):
+    """A document fields media as the API returns it (API-NOTES 2a)."""
+    doc = {
+        "full_name": "Alice Example",
+        "given_names": "Alice",
+        "family_name": "Example",
+        "nationality": "GBR",
+        "document_number": "123456789",
+        "expiration_date": "2031-06-01",
+    }
+    if dob is not None:
+        doc["date_of_birth"] = dob
+    return doc
+
+
+def save_media(outdir, sid, mid, doc):
+    d = os.path.join(outdir, "media", sid)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, mid + ".json"), "w") as f:
+        if isinstance(doc, (bytes, str)):
+            f.write(doc if isinstance(doc, str) else doc.decode())
+        else:
+            f.write(json.dumps(doc, indent=4) + "\n")
+
+
+def requirements(outdir, today):
+    """The fixtures of t/010-requirements.t, relative to today."""
+    for name in os.listdir(SESSIONS):
+        if name.endswith(".json"):
+            shutil.copy(os.path.join(SESSIONS, name), outdir)
+
+    v = load("verified-alice")
+
+    def out(sid, doc):
+        with open(os.path.join(outdir, sid + ".json"), "w") as f:
+            f.write(json.dumps(with_id(doc, sid), indent=4) + "\n")
+
+    def liveness_types(doc, first, second):
+        caps = doc["resources"]["liveness_capture"]
+        assert caps[0]["id"] == LIVENESS_RESOURCE_1
+        caps[0]["liveness_type"] = first
+        caps[1]["liveness_type"] = second
+
+    # seed 003: the first attempt (rejected) was active, the second
+    # (approved) passive; and the reverse
+    d = copy.deepcopy(v)
+    liveness_types(d, "ZOOM", "STATIC")
+    out("liveness-zoom-rejected-static-approved", d)
+
+    d = copy.deepcopy(v)
+    liveness_types(d, "ZOOM", "STATIC")
+    for c in checks_of(d, "LIVENESS"):
+        approve = c["resources_used"] == [LIVENESS_RESOURCE_1]
+        c["report"]["recommendation"] = (
+            {"value": "APPROVE"} if approve
+            else {"value": "REJECT", "reason": "LIVENESS_FAILED"})
+    out("liveness-zoom-approved-static-rejected", d)
+
+    # documents: a US driving licence, and that licence plus a UK passport
+    d = copy.deepcopy(v)
+    doc = d["resources"]["id_documents"][0]
+    doc["document_type"] = "DRIVING_LICENCE"
+    doc["issuing_country"] = "USA"
+    out("document-usa-licence", d)
+
+    d = copy.deepcopy(v)
+    licence = copy.deepcopy(d["resources"]["id_documents"][0])
+    licence["id"] = SECOND_DOCUMENT
+    licence["document_type"] = "DRIVING_LICENCE"
+    licence["issuing_country"] = "USA"
+    licence["document_fields"]["media"]["id"] = SECOND_MEDIA
+    d["resources"]["id_documents"].insert(0, licence)
+    auth = checks_of(d, "ID_DOCUMENT_AUTHENTICITY")[0]
+    first = copy.deepcopy(auth)
+    first["id"] = "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f"
+    first["resources_used"] = [SECOND_DOCUMENT]
+    d["checks"].insert(d["checks"].index(auth), first)
+    out("documents-usa-licence-uk-passport", d)
+    # the licence says 16, the passport 30: the accepted document decides
+    save_media(outdir, "documents-usa-licence-uk-passport", SECOND_MEDIA,
+               document_fields(years_before(today, 16, True).isoformat()))
+    save_media(outdir, "documents-usa-licence-uk-passport", DOCUMENT_MEDIA,
+               document_fields(years_before(today, 30, False).isoformat()))
+
+    # dates of birth for 18+
+    tomorrow = today + datetime.timedelta(days=1)
+    yesterday = today - datetime.timedelta(days=1)
+    month_ahead = (today.replace(day=1) + datetime.timedelta(days=32))
+    dates = {
+        "age-adult": years_before(today, 30, False).isoformat(),
+        "age-18-today": years_before(today, 18, False).isoformat(),
+        "age-18-yesterday": years_before(yesterday, 18, False).isoformat(),
+        "age-18-tomorrow": years_before(tomorrow, 18, True).isoformat(),
+        "age-minor": years_before(today, 15, True).isoformat(),
+        # yyyy-mm of next month 18 years ago: its last day is still ahead
+        "age-partial-month-minor": "%04d-%02d" % (month_ahead.year - 18,
+                                                   month_ahead.month),
+        # yyyy of 19 years ago: even its 31 December is 18 years past
+        "age-partial-year-adult": "%04d" % (today.year - 19),
+        "age-bad-date": "01/02/2000",
+        "age-no-date": None,
+    }
+    for sid, dob in dates.items():
+        out(sid, v)
+        save_media(outdir, sid, DOCUMENT_MEDIA, document_fields(dob))
+
+    d = with_id(v, "bob-minor")
+    d["user_tracking_id"] = "bob"
+    out("bob-minor", d)
+    save_media(outdir, "bob-minor", DOCUMENT_MEDIA,
+               document_fields(years_before(today, 16, True).isoformat()))
+
+    d = copy.deepcopy(v)
+    del d["resources"]["id_documents"][0]["document_fields"]
+    out("age-no-fields", d)
+
+    d = copy.deepcopy(v)
+    d["checks"] = [c for c in d["checks"]
+                   if c["type"] != "ID_DOCUMENT_AUTHENTICITY"]
+    out("age-no-document", d)
+
+    # media the API cannot serve: not JSON, 404, 500, missing
+    for sid, mid in (("age-media-garbage", "garbage-1"),
+                     ("age-media-404", "status-404-1"),
+                     ("age-media-500", "status-500-1"),
+                     ("age-media-missing", "0f1e2d3c-4b5a-4697-8877-665544332211")):
+        d = copy.deepcopy(v)
+        d["resources"]["id_documents"][0]["document_fields"]["media"]["id"] = mid
+        out(sid, d)
+
+
+def cli():
+    p = argparse.ArgumentParser()
+    p.add_argument("--requirements", metavar="DIR")
+    p.add_argument("--today", help="yyyy-mm-dd, default: today in UTC")
+    args = p.parse_args()
+    if args.requirements is None:
+        main()
+        return
+    if args.today:
+        today = datetime.date.fromisoformat(args.today)
+    else:
+        today = datetime.datetime.now(datetime.timezone.utc).date()
+    os.makedirs(args.requirements, exist_ok=True)
+    requirements(args.requirements, today)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

@@ -18,6 +18,15 @@ section 1, or t/mock/README.md):
     this is how the test suite proves that nothing from the client (cookies,
     Authorization, X-Forwarded-For, bodies...) leaks to the provider.
 
+    GET /idverify/v1/sessions/<id>/media/<media id>/content?<the same query>
+
+signed and verified the same way (the message is "GET&/sessions/<id>/media/
+<media id>/content?..."); it serves <sessions>/media/<id>/<media id>.json,
+so a media id answers only for its own session, and media ids starting
+with status-<code>-, garbage-, empty- (204) and slow-<ms>- simulate
+failures.  Media requests are counted under "<id>/media"
+(/__mock/count/<id>/media) and in /__mock/count-media.
+
 Session results come from <sessions>/<id>.json; a few id prefixes simulate
 provider failures (status-, slow-, garbage-, empty-, truncated-, huge-,
 close-).  /__mock/* endpoints expose counters for the tests.
@@ -67,6 +76,7 @@ TIMESTAMP_RE = re.compile(r"^[0-9]{1,16}$")
 BIGERROR_ID_RE = re.compile(r"^bigerror-(\d{3})(?:-.*)?$")
 STATUS_ID_RE = re.compile(r"^status-([0-9]{3})(?:-.*)?$")
 SLOW_ID_RE = re.compile(r"^slow-([0-9]{1,6})-(.+)$")
+MEDIA_PATH_RE = re.compile(r"^([^/]*)/media/([^/]*)/content$")
 
 MAX_SLOW_MS = 120000            # upper bound for slow-<ms>-... sleeps
 MAX_DISCARD_BODY = 1 << 20      # bytes of an unexpected body we drain
@@ -107,6 +117,7 @@ class MockState:
     def __init__(self):
         self.lock = threading.Lock()
         self.total = 0
+        self.media_total = 0
         self.counts = {}
         self.last_headers = {}
         self.rejections = []
@@ -117,6 +128,10 @@ class MockState:
             self.total += 1
             self.counts[session_id] = self.counts.get(session_id, 0) + 1
             self.last_headers[session_id] = sorted(header_names)
+
+    def record_media(self):
+        with self.lock:
+            self.media_total += 1
 
     def record_rejection(self, line):
         with self.lock:
@@ -134,6 +149,7 @@ class MockState:
     def reset(self):
         with self.lock:
             self.total = 0
+            self.media_total = 0
             self.counts.clear()
             self.last_headers.clear()
             self.rejections.clear()
@@ -320,6 +336,9 @@ class Handler(BaseHTTPRequestHandler):
         if what == "count" and self.command == "GET":
             with state.lock:
                 text = "%d\n" % state.total
+        elif what == "count-media" and self.command == "GET":
+            with state.lock:
+                text = "%d\n" % state.media_total
         elif what.startswith("count/") and self.command == "GET":
             sid = urllib.parse.unquote(what[len("count/"):])
             with state.lock:
@@ -361,13 +380,22 @@ class Handler(BaseHTTPRequestHandler):
         state = self.server.state
         sid = path[len(SESSIONS_PREFIX):]
         names = [n.lower() for n in self.headers.keys()]
+        media = None
+
+        m = MEDIA_PATH_RE.match(sid)
+        if m:
+            sid, media = m.group(1), m.group(2)
+            state.record_media()
 
         # Counted whatever the outcome: tests use this to prove a cache hit
         # or a refused session id never reached the provider.
-        state.record_request(sid, names)
+        state.record_request(sid if media is None else sid + "/media", names)
 
         try:
             self._verify(path, sid, names)
+            if media is not None and not SESSION_ID_RE.match(media):
+                raise Rejected(400, "INVALID_MEDIA_ID",
+                               "invalid media id %r" % media)
         except Rejected as e:
             # A request with a body is answered and then the connection is
             # closed: simpler than trusting its framing.
@@ -383,7 +411,50 @@ class Handler(BaseHTTPRequestHandler):
             self._log_outcome("%d %s (%s)" % (e.status, e.code, e.message))
             return
 
+        if media is not None:
+            self._media(sid, media)
+            return
+
         self._respond(sid, sid)
+
+    def _media(self, sid, media):
+        """The document fields media of session sid."""
+        m = SLOW_ID_RE.match(media)
+        if m:
+            time.sleep(min(int(m.group(1)), MAX_SLOW_MS) / 1000.0)
+
+        m = STATUS_ID_RE.match(media)
+        if m and 200 <= int(m.group(1)) <= 599:
+            status = int(m.group(1))
+            self._send(status,
+                       yoti_error(ERROR_CODES.get(status, "ERROR"),
+                                  "simulated media %d" % status))
+            self._log_outcome("%d simulated media" % status)
+            return
+
+        if media.startswith("garbage-"):
+            self._send(200, b"<html>not json</html>")
+            self._log_outcome("200 garbage media")
+            return
+
+        if media.startswith("empty-"):
+            self._send(204)
+            self._log_outcome("204 no media content")
+            return
+
+        # media of another session is not found, as with the real API
+        fname = os.path.join(self.server.sessions_dir, "media", sid,
+                             media + ".json")
+        try:
+            with open(fname, "rb") as f:
+                body = f.read()
+        except (FileNotFoundError, NotADirectoryError):
+            self._send(404, yoti_error("NOT_FOUND", "media not found"))
+            self._log_outcome("404 media not found")
+            return
+
+        self._send(200, body)
+        self._log_outcome("200 media %s/%s" % (sid, media))
 
     def _verify(self, path, sid, names):
         """Raise Rejected unless this is a request Yoti would accept."""

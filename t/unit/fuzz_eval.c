@@ -19,7 +19,11 @@
 #include "ngx_yoti_idv_eval.h"
 
 
-#define REQ(t, m)  { t, sizeof(t) - 1, NGX_YOTI_IDV_REQ_ ## m }
+#define REQ(t, m)                                                            \
+    { t, sizeof(t) - 1, NGX_YOTI_IDV_REQ_ ## m, NULL, 0, NULL, 0, NULL, 0 }
+#define REQF(t, m, l, d, c)                                                  \
+    { t, sizeof(t) - 1, NGX_YOTI_IDV_REQ_ ## m, l, l ? sizeof(l) - 1 : 0,   \
+      d, d ? sizeof(d) - 1 : 0, c, c ? sizeof(c) - 1 : 0 }
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,13 +43,32 @@ static const ngx_yoti_idv_req_t  reqs_any[] = {
 };
 
 
-static const ngx_yoti_idv_policy_t  policies[] = {
-    { NULL, 0, NULL, 0, NULL, 0 },
-    { reqs_full, 5, "7938ac1e-0a4a-49b7-953f-08cfa764358f", 36,
-      "<YOUR_USER_ID>", 14 },
-    { reqs_any, 2, "sess-1", 6, "alice", 5 },
-    { reqs_full, 5, "verified-alice", 14, "", 0 },
+static const ngx_yoti_idv_req_t  reqs_filtered[] = {
+    REQF("LIVENESS", ANY, "STATIC", NULL, NULL),
+    REQF("ID_DOCUMENT_AUTHENTICITY", ALL, NULL, "PASSPORT,DRIVING_LICENCE",
+         "GBR,IRL"),
+    REQF("FACE_COMPARISON", ALL, NULL, NULL, "GBR"),
 };
+
+static const ngx_yoti_idv_req_t  reqs_all_zoom[] = {
+    REQF("LIVENESS", ALL, "ZOOM,STATIC", NULL, NULL),
+    REQF("BRAND_NEW_CHECK", ANY, NULL, "NATIONAL_ID", NULL),
+};
+
+
+static const ngx_yoti_idv_policy_t  policies[] = {
+    { NULL, 0, NULL, 0, NULL, 0, 0, 0, 0, 0 },
+    { reqs_full, 5, "7938ac1e-0a4a-49b7-953f-08cfa764358f", 36,
+      "<YOUR_USER_ID>", 14, 0, 0, 0, 0 },
+    { reqs_any, 2, "sess-1", 6, "alice", 5, 0, 0, 0, 0 },
+    { reqs_full, 5, "verified-alice", 14, "", 0, 0, 0, 0, 0 },
+    { reqs_filtered, 3, "sess-1", 6, "alice", 5, 18, 2024, 2, 29 },
+    { reqs_all_zoom, 2, NULL, 0, NULL, 0, 150, 9999, 12, 31 },
+    { NULL, 0, NULL, 0, NULL, 0, 1, 1, 1, 1 },
+};
+
+/* the policies with an age: the input is also document fields media */
+static const size_t  aged[] = { 4, 5, 6 };
 
 
 static const int  statuses[] = { 200, 401, 404, 500, 504 };
@@ -59,7 +82,25 @@ check(const ngx_yoti_idv_result_t *res)
     if (res->verdict > NGX_YOTI_IDV_ERROR
         || memchr(res->reason, '\0', sizeof(res->reason)) == NULL
         || memchr(res->detail, '\0', sizeof(res->detail)) == NULL
+        || memchr(res->media_id, '\0', sizeof(res->media_id)) == NULL
         || res->reason[0] == '\0')
+    {
+        abort();
+    }
+
+    /* a media id comes only with the fail-closed "still to check" */
+    if ((res->media_id[0] != '\0')
+        != (strcmp(res->reason, "internal:age_unchecked") == 0)
+        || (res->media_id[0] != '\0' && res->verdict != NGX_YOTI_IDV_ERROR)
+        || !ngx_yoti_idv_valid_session_id(res->media_id,
+                                          strlen(res->media_id))
+           != (res->media_id[0] == '\0'))
+    {
+        abort();
+    }
+
+    if ((res->age_days != 0) != (strcmp(res->reason, "age:underage") == 0)
+        || res->age_days < 0)
     {
         abort();
     }
@@ -138,6 +179,33 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (res.verdict == NGX_YOTI_IDV_ALLOW) {
             abort();
         }
+
+        /* a media fetch that is not 200 never allows */
+        ngx_yoti_idv_eval_media(statuses[i], buf, size, &policies[4], &res);
+        check(&res);
+
+        if (res.verdict == NGX_YOTI_IDV_ALLOW) {
+            abort();
+        }
+    }
+
+    /* the same input as the document fields, and never an age check left */
+    for (i = 0; i < sizeof(aged) / sizeof(aged[0]); i++) {
+        memset(&res, 0xa5, sizeof(res));
+        ngx_yoti_idv_eval_media(200, buf, size, &policies[aged[i]], &res);
+        check(&res);
+
+        if (res.media_id[0] != '\0') {
+            abort();
+        }
+    }
+
+    /* without an age, the media evaluator refuses to decide */
+    ngx_yoti_idv_eval_media(200, buf, size, &policies[1], &res);
+    check(&res);
+
+    if (res.verdict != NGX_YOTI_IDV_ERROR) {
+        abort();
     }
 
     free(buf);

@@ -1782,6 +1782,420 @@ test_mock_sessions(void)
 }
 
 
+/* requirements on the resources a check used, and the age */
+
+#define LCAP(id, t)                                                          \
+    "{'id':'" id "','liveness_type':'" t "'}"
+
+#define IDDOC(id, t, c, mid)                                                 \
+    "{'id':'" id "','document_type':'" t "','issuing_country':'" c "',"    \
+    "'document_fields':{'media':{'id':'" mid "','type':'JSON'}}}"
+
+#define CHKU(t, v, used)                                                     \
+    "{'type':'" t "','id':'id-" t "','state':'DONE','resources_used':["    \
+    used "],'report':{'recommendation':{'value':'" v "'}}}"
+
+#define SESSR(checks, liv, docs)                                             \
+    "{'session_id':'" SID "','user_tracking_id':'alice','state':"          \
+    "'COMPLETED','checks':[" checks "],'resources':{'liveness_capture':["  \
+    liv "],'id_documents':[" docs "]}}"
+
+#define ZOOM_REJ_STATIC_OK                                                   \
+    SESSR(CHKU("LIVENESS", "REJECT", "'l1'") ","                            \
+          CHKU("LIVENESS", "APPROVE", "'l2'"),                               \
+          LCAP("l1", "ZOOM") "," LCAP("l2", "STATIC"), "")
+
+#define ZOOM_OK_STATIC_REJ                                                   \
+    SESSR(CHKU("LIVENESS", "APPROVE", "'l1'") ","                           \
+          CHKU("LIVENESS", "REJECT", "'l2'"),                                \
+          LCAP("l1", "ZOOM") "," LCAP("l2", "STATIC"), "")
+
+#define DOCS                                                                 \
+    IDDOC("d1", "DRIVING_LICENCE", "USA", "m-usa") ","                      \
+    IDDOC("d2", "PASSPORT", "GBR", "m-gbr")
+
+#define AUTH(v, used)  CHKU("ID_DOCUMENT_AUTHENTICITY", v, used)
+
+
+typedef struct {
+    const char                *name;
+    const char                *json;
+    const char                *type;
+    int                        mode;       /* 0: the type's default */
+    const char                *liveness;
+    const char                *documents;
+    const char                *countries;
+    unsigned                   age;
+    ngx_yoti_idv_verdict_e     verdict;
+    const char                *reason;
+    const char                *media_id;   /* NULL: "" */
+} req_case_t;
+
+
+static const req_case_t  req_cases[] = {
+
+    { "STATIC only: ZOOM rejected, STATIC approved", ZOOM_REJ_STATIC_OK,
+      "LIVENESS", 0, "STATIC", NULL, NULL, 0, ALLOW, "ok", NULL },
+    { "ZOOM only: ZOOM rejected, STATIC approved", ZOOM_REJ_STATIC_OK,
+      "LIVENESS", 0, "ZOOM", NULL, NULL, 0, DENY,
+      "check:LIVENESS:liveness_type:STATIC", NULL },
+    { "STATIC only: ZOOM approved, STATIC rejected", ZOOM_OK_STATIC_REJ,
+      "LIVENESS", 0, "STATIC", NULL, NULL, 0, DENY,
+      "check:LIVENESS:liveness_type:ZOOM", NULL },
+    { "ZOOM only: ZOOM approved", ZOOM_OK_STATIC_REJ,
+      "LIVENESS", 0, "ZOOM", NULL, NULL, 0, ALLOW, "ok", NULL },
+    { "either method", ZOOM_OK_STATIC_REJ,
+      "LIVENESS", 0, "ZOOM,STATIC", NULL, NULL, 0, ALLOW, "ok", NULL },
+    { "all STATIC: the STATIC one rejected", ZOOM_OK_STATIC_REJ,
+      "LIVENESS", NGX_YOTI_IDV_REQ_ALL, "STATIC", NULL, NULL, 0, DENY,
+      "check:LIVENESS:REJECT", NULL },
+    { "all STATIC: the ZOOM rejection does not count", ZOOM_REJ_STATIC_OK,
+      "LIVENESS", NGX_YOTI_IDV_REQ_ALL, "STATIC", NULL, NULL, 0, ALLOW,
+      "ok", NULL },
+    { "a liveness type the module does not know",
+      SESSR(CHKU("LIVENESS", "APPROVE", "'l1'"), LCAP("l1", "NEW_KIND"), ""),
+      "LIVENESS", 0, "STATIC,NEW_KIND", NULL, NULL, 0, ALLOW, "ok", NULL },
+    { "liveness check without resources_used",
+      SESSR(CHK("LIVENESS", "DONE", "APPROVE"), LCAP("l1", "STATIC"), ""),
+      "LIVENESS", 0, "STATIC", NULL, NULL, 0, DENY,
+      "check:LIVENESS:liveness_type:none", NULL },
+    { "liveness resource not in liveness_capture",
+      SESSR(CHKU("LIVENESS", "APPROVE", "'l9'"), LCAP("l1", "STATIC"), ""),
+      "LIVENESS", 0, "STATIC", NULL, NULL, 0, DENY,
+      "check:LIVENESS:liveness_type:none", NULL },
+    { "liveness_type not a string",
+      SESSR(CHKU("LIVENESS", "APPROVE", "'l1'"),
+            "{'id':'l1','liveness_type':7}", ""),
+      "LIVENESS", 0, "STATIC", NULL, NULL, 0, DENY,
+      "check:LIVENESS:liveness_type:other", NULL },
+    { "duplicate resources: none trusted",
+      "{'session_id':'" SID "','user_tracking_id':'alice','state':"
+      "'COMPLETED','checks':[" CHKU("LIVENESS", "APPROVE", "'l1'") "],"
+      "'resources':{'liveness_capture':[" LCAP("l1", "STATIC") "]},"
+      "'resources':{'liveness_capture':[" LCAP("l1", "STATIC") "]}}",
+      "LIVENESS", 0, "STATIC", NULL, NULL, 0, DENY,
+      "check:LIVENESS:liveness_type:none", NULL },
+
+    { "UK documents: the GBR passport approved",
+      SESSR(AUTH("APPROVE", "'d2'"), "", DOCS),
+      "ID_DOCUMENT_AUTHENTICITY", 0, NULL, "PASSPORT,DRIVING_LICENCE",
+      "GBR,IRL", 0, ALLOW, "ok", NULL },
+    { "UK documents: a USA licence",
+      SESSR(AUTH("APPROVE", "'d1'"), "", DOCS),
+      "ID_DOCUMENT_AUTHENTICITY", 0, NULL, NULL, "GBR,IRL", 0, DENY,
+      "check:ID_DOCUMENT_AUTHENTICITY:issuing_country:USA", NULL },
+    { "passports only: a driving licence",
+      SESSR(AUTH("APPROVE", "'d1'"), "", DOCS),
+      "ID_DOCUMENT_AUTHENTICITY", 0, NULL, "PASSPORT", NULL, 0, DENY,
+      "check:ID_DOCUMENT_AUTHENTICITY:document_type:DRIVING_LICENCE", NULL },
+    { "all: USA approved, GBR rejected; only GBR counts",
+      SESSR(AUTH("APPROVE", "'d1'") "," AUTH("REJECT", "'d2'"), "", DOCS),
+      "ID_DOCUMENT_AUTHENTICITY", 0, NULL, NULL, "GBR", 0, DENY,
+      "check:ID_DOCUMENT_AUTHENTICITY:REJECT", NULL },
+    { "all: USA rejected does not count, GBR approved",
+      SESSR(AUTH("REJECT", "'d1'") "," AUTH("APPROVE", "'d2'"), "", DOCS),
+      "ID_DOCUMENT_AUTHENTICITY", 0, NULL, NULL, "GBR", 0, ALLOW, "ok",
+      NULL },
+    { "FACE_COMPARISON used a liveness and a GBR document",
+      SESSR(CHKU("FACE_COMPARISON", "APPROVE", "'l1','d2'"),
+            LCAP("l1", "STATIC"), DOCS),
+      "FACE_COMPARISON", 0, NULL, NULL, "GBR", 0, ALLOW, "ok", NULL },
+    { "FACE_COMPARISON used no document",
+      SESSR(CHKU("FACE_COMPARISON", "APPROVE", "'l1'"),
+            LCAP("l1", "STATIC"), DOCS),
+      "FACE_COMPARISON", 0, NULL, NULL, "GBR", 0, DENY,
+      "check:FACE_COMPARISON:document:none", NULL },
+    { "document without issuing_country",
+      SESSR(AUTH("APPROVE", "'d3'"), "",
+            "{'id':'d3','document_type':'PASSPORT'}"),
+      "ID_DOCUMENT_AUTHENTICITY", 0, NULL, "PASSPORT", "GBR", 0, DENY,
+      "check:ID_DOCUMENT_AUTHENTICITY:issuing_country:other", NULL },
+
+    { "18+: the media to read",
+      SESSR(AUTH("APPROVE", "'d2'"), "", DOCS),
+      "ID_DOCUMENT_AUTHENTICITY", 0, NULL, NULL, NULL, 18, ERROR,
+      "internal:age_unchecked", "m-gbr" },
+    { "18+: the accepted document's media, not the first",
+      SESSR(AUTH("APPROVE", "'d1'") "," AUTH("APPROVE", "'d2'"), "", DOCS),
+      "ID_DOCUMENT_AUTHENTICITY", 0, NULL, NULL, "GBR", 18, ERROR,
+      "internal:age_unchecked", "m-gbr" },
+    { "18+: a rejected authenticity check denies first",
+      SESSR(AUTH("REJECT", "'d2'"), "", DOCS),
+      "ID_DOCUMENT_AUTHENTICITY", 0, NULL, NULL, NULL, 18, DENY,
+      "check:ID_DOCUMENT_AUTHENTICITY:REJECT", NULL },
+    { "18+: no authenticity check at all",
+      SESSR(CHKU("LIVENESS", "APPROVE", "'l1'"), LCAP("l1", "STATIC"), DOCS),
+      "LIVENESS", 0, NULL, NULL, NULL, 18, DENY, "age:no_document", NULL },
+    { "18+: approved check used no document",
+      SESSR(AUTH("APPROVE", "'zz'"), "", DOCS),
+      "LIVENESS", 0, NULL, NULL, NULL, 18, DENY, "check:LIVENESS:missing",
+      NULL },
+    { "18+ without requirements: approved check used no document",
+      SESSR(AUTH("APPROVE", "'zz'"), "", DOCS),
+      NULL, 0, NULL, NULL, NULL, 18, DENY, "age:no_document", NULL },
+    { "18+: the document has no document_fields",
+      SESSR(AUTH("APPROVE", "'d3'"), "",
+            "{'id':'d3','document_type':'PASSPORT','issuing_country':'GBR'}"),
+      NULL, 0, NULL, NULL, NULL, 18, DENY, "age:no_fields", NULL },
+    { "18+: document_fields without a media id",
+      SESSR(AUTH("APPROVE", "'d3'"), "",
+            "{'id':'d3','document_fields':{'media':{}}}"),
+      NULL, 0, NULL, NULL, NULL, 18, DENY, "age:no_fields", NULL },
+    { "18+: a media id that could not go in a URI",
+      SESSR(AUTH("APPROVE", "'d3'"), "",
+            "{'id':'d3','document_fields':{'media':{'id':'../x'}}}"),
+      NULL, 0, NULL, NULL, NULL, 18, ERROR, "provider:bad_type", NULL },
+    { "18+: a pending session is pending",
+      "{'session_id':'" SID "','user_tracking_id':'alice','state':"
+      "'ONGOING','checks':[]}",
+      NULL, 0, NULL, NULL, NULL, 18, PENDING, "state:ONGOING", NULL },
+};
+
+
+static void
+test_requirements(void)
+{
+    char                   *json;
+    policy_t                p;
+    const req_case_t       *t;
+    ngx_yoti_idv_req_t     *req;
+    ngx_yoti_idv_result_t   res;
+    size_t                  i;
+
+    for (i = 0; i < sizeof(req_cases) / sizeof(req_cases[0]); i++) {
+        t = &req_cases[i];
+
+        policy_init(&p, "", "alice", SID);
+
+        if (t->type) {
+            req = &p.reqs[0];
+            req->type = t->type;
+            req->type_len = strlen(t->type);
+            req->mode = t->mode ? t->mode
+                                : ngx_yoti_idv_default_mode(t->type,
+                                                            req->type_len);
+            req->liveness_types = t->liveness;
+            req->liveness_types_len = t->liveness ? strlen(t->liveness) : 0;
+            req->document_types = t->documents;
+            req->document_types_len = t->documents ? strlen(t->documents)
+                                                   : 0;
+            req->countries = t->countries;
+            req->countries_len = t->countries ? strlen(t->countries) : 0;
+            p.policy.nreqs = 1;
+        }
+
+        p.policy.age = t->age;
+        p.policy.today_year = 2026;
+        p.policy.today_month = 12;
+        p.policy.today_day = 1;
+
+        json = dq(t->json);
+        eval_exact(0, json, strlen(json), &p.policy, &res);
+
+        if (expect(t->name, &res, t->verdict, t->reason)) {
+            ok(strcmp(res.media_id, t->media_id ? t->media_id : "") == 0,
+               "%s: media id \"%s\"", t->name, res.media_id);
+        }
+
+        free(json);
+    }
+}
+
+
+typedef struct {
+    const char                *name;
+    int                        status;
+    const char                *json;
+    unsigned                   age;
+    int                        y, m, d;     /* today */
+    ngx_yoti_idv_verdict_e     verdict;
+    const char                *reason;
+    long                       days;
+} media_case_t;
+
+
+#define DOB(s)                                                               \
+    "{'full_name':'A B','date_of_birth':'" s "','nationality':'GBR'}"
+
+
+static const media_case_t  media_cases[] = {
+
+    { "18th birthday today", 200, DOB("2008-12-01"), 18, 2026, 12, 1,
+      ALLOW, "ok", 0 },
+    { "18th birthday tomorrow", 200, DOB("2008-12-02"), 18, 2026, 12, 1,
+      DENY, "age:underage", 1 },
+    { "18th birthday yesterday", 200, DOB("2008-11-30"), 18, 2026, 12, 1,
+      ALLOW, "ok", 0 },
+    { "over the year end", 200, DOB("2009-01-01"), 18, 2026, 12, 31,
+      DENY, "age:underage", 1 },
+    { "much older", 200, DOB("1950-06-15"), 18, 2026, 12, 1, ALLOW, "ok",
+      0 },
+    { "yyyy-mm: the last day of the month", 200, DOB("2008-12"), 18,
+      2026, 12, 30, DENY, "age:underage", 1 },
+    { "yyyy-mm: of age on the month's last day", 200, DOB("2008-12"), 18,
+      2026, 12, 31, ALLOW, "ok", 0 },
+    { "yyyy-mm February of a leap year", 200, DOB("2008-02"), 18,
+      2026, 2, 28, DENY, "age:underage", 1 },
+    { "yyyy: 31 December", 200, DOB("2008"), 18, 2026, 12, 30,
+      DENY, "age:underage", 1 },
+    { "yyyy: of age on 31 December", 200, DOB("2008"), 18, 2026, 12, 31,
+      ALLOW, "ok", 0 },
+    { "29 February: 1 March in a common year", 200, DOB("2008-02-29"), 18,
+      2026, 2, 28, DENY, "age:underage", 1 },
+    { "29 February: of age on 1 March", 200, DOB("2008-02-29"), 18,
+      2026, 3, 1, ALLOW, "ok", 0 },
+    { "29 February: 29 February in a leap year", 200, DOB("2004-02-29"),
+      20, 2024, 2, 29, ALLOW, "ok", 0 },
+    { "29 February: not the 28th in a leap year", 200, DOB("2004-02-29"),
+      20, 2024, 2, 28, DENY, "age:underage", 1 },
+    { "today is 29 February", 200, DOB("2006-03-01"), 18, 2024, 2, 29,
+      DENY, "age:underage", 1 },
+    { "a year and a day", 200, DOB("2009-12-02"), 18, 2026, 12, 1,
+      DENY, "age:underage", 366 },
+    { "born in the future", 200, DOB("2030-01-01"), 1, 2026, 12, 1,
+      DENY, "age:underage", 1492 },
+    { "age 150", 200, DOB("1876-12-01"), 150, 2026, 12, 1, ALLOW, "ok", 0 },
+    { "no date_of_birth", 200, "{'full_name':'A B'}", 18, 2026, 12, 1,
+      DENY, "age:no_date", 0 },
+    { "null date_of_birth", 200, "{'date_of_birth':null}", 18, 2026, 12, 1,
+      DENY, "age:no_date", 0 },
+    { "numeric date_of_birth", 200, "{'date_of_birth':20081201}", 18,
+      2026, 12, 1, DENY, "age:bad_date", 0 },
+    { "dd/mm/yyyy", 200, DOB("01/12/2008"), 18, 2026, 12, 1,
+      DENY, "age:bad_date", 0 },
+    { "month 13", 200, DOB("2008-13-01"), 18, 2026, 12, 1,
+      DENY, "age:bad_date", 0 },
+    { "30 February", 200, DOB("2008-02-30"), 18, 2026, 12, 1,
+      DENY, "age:bad_date", 0 },
+    { "29 February of a common year", 200, DOB("2007-02-29"), 18,
+      2026, 12, 1, DENY, "age:bad_date", 0 },
+    { "year 0", 200, DOB("0000-01-01"), 18, 2026, 12, 1,
+      DENY, "age:bad_date", 0 },
+    { "a time after the date", 200, DOB("2008-12-01T00:00:00Z"), 18,
+      2026, 12, 1, DENY, "age:bad_date", 0 },
+    { "empty date", 200, DOB(""), 18, 2026, 12, 1, DENY, "age:bad_date", 0 },
+    { "date_of_birth twice", 200,
+      "{'date_of_birth':'1950-01-01','date_of_birth':'2020-01-01'}", 18,
+      2026, 12, 1, ERROR, "media:bad_type", 0 },
+    { "not an object", 200, "['1950-01-01']", 18, 2026, 12, 1,
+      ERROR, "media:bad_type", 0 },
+    { "not JSON", 200, "date_of_birth=1950-01-01", 18, 2026, 12, 1,
+      ERROR, "media:bad_json", 0 },
+    { "empty 200", 200, "", 18, 2026, 12, 1, ERROR, "media:empty", 0 },
+    { "204 no content", 204, "", 18, 2026, 12, 1, DENY, "age:no_date", 0 },
+    { "404", 404, "{'code':'NOT_FOUND','message':'media not found'}", 18,
+      2026, 12, 1, ERROR, "media:404", 0 },
+    { "500", 500, "", 18, 2026, 12, 1, ERROR, "media:500", 0 },
+    { "no age in the policy", 200, DOB("1950-01-01"), 0, 2026, 12, 1,
+      ERROR, "internal:bad_policy", 0 },
+    { "age 151", 200, DOB("1850-01-01"), 151, 2026, 12, 1,
+      ERROR, "internal:bad_policy", 0 },
+    { "today 31 November", 200, DOB("1950-01-01"), 18, 2026, 11, 31,
+      ERROR, "internal:bad_policy", 0 },
+};
+
+
+static char *
+strndup_or_die(const char *s, size_t n, char *buf)
+{
+    if (n >= 64) {
+        abort();
+    }
+
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+
+    return buf;
+}
+
+
+static void
+test_media(void)
+{
+    char                   *json, *buf, name[64];
+    size_t                  i, len;
+    policy_t                p;
+    const char             *dob, *end;
+    const media_case_t     *t;
+    ngx_yoti_idv_result_t   res;
+
+    for (i = 0; i < sizeof(media_cases) / sizeof(media_cases[0]); i++) {
+        t = &media_cases[i];
+
+        policy_init(&p, "", "alice", SID);
+        p.policy.age = t->age;
+        p.policy.today_year = t->y;
+        p.policy.today_month = t->m;
+        p.policy.today_day = t->d;
+
+        json = dq(t->json);
+        len = strlen(json);
+
+        buf = malloc(len ? len : 1);
+        if (buf == NULL) {
+            abort();
+        }
+
+        memcpy(buf, json, len);
+        memset(&res, 0x5a, sizeof(res));
+
+        ngx_yoti_idv_eval_media(t->status, buf, len, &p.policy, &res);
+
+        if (expect(t->name, &res, t->verdict, t->reason)) {
+            ok(res.age_days == t->days && res.media_id[0] == '\0',
+               "%s: %ld days to go", t->name, res.age_days);
+        }
+
+        /* nothing of the document reaches the log line */
+        dob = strstr(t->json, "'date_of_birth':'");
+        dob = dob ? dob + sizeof("'date_of_birth':'") - 1 : NULL;
+        end = dob ? strchr(dob, '\'') : NULL;
+
+        ok(strstr(res.detail, "A B") == NULL
+           && (end == NULL || end == dob
+               || strstr(res.detail,
+                         strndup_or_die(dob, (size_t) (end - dob), name))
+                  == NULL),
+           "%s: no document data in the detail", t->name);
+
+        free(buf);
+        free(json);
+    }
+}
+
+
+static void
+test_lists(void)
+{
+    ok(ngx_yoti_idv_valid_list(LIT("STATIC"), 0), "list STATIC");
+    ok(ngx_yoti_idv_valid_list(LIT("ZOOM,STATIC"), 0), "list ZOOM,STATIC");
+    ok(ngx_yoti_idv_valid_list(LIT("NEW_TYPE_2"), 0), "list NEW_TYPE_2");
+    ok(ngx_yoti_idv_valid_list(LIT(TOKEN32), 0), "list of 32 characters");
+    ok(!ngx_yoti_idv_valid_list(LIT(TOKEN33), 0), "not 33 characters");
+    ok(!ngx_yoti_idv_valid_list(LIT(""), 0), "not empty");
+    ok(!ngx_yoti_idv_valid_list(NULL, 0, 0), "not NULL");
+    ok(!ngx_yoti_idv_valid_list(LIT("ZOOM,"), 0), "no empty last item");
+    ok(!ngx_yoti_idv_valid_list(LIT(",ZOOM"), 0), "no empty first item");
+    ok(!ngx_yoti_idv_valid_list(LIT("ZOOM,,STATIC"), 0), "no empty item");
+    ok(!ngx_yoti_idv_valid_list(LIT("static"), 0), "no lowercase");
+    ok(!ngx_yoti_idv_valid_list(LIT("ZOOM STATIC"), 0), "no space");
+    ok(!ngx_yoti_idv_valid_list(LIT("ZO-OM"), 0), "no dash");
+    ok(ngx_yoti_idv_valid_list(LIT("GBR,IRL"), 1), "countries GBR,IRL");
+    ok(!ngx_yoti_idv_valid_list(LIT("GB"), 1), "no two-letter country");
+    ok(!ngx_yoti_idv_valid_list(LIT("GBRX"), 1), "no four-letter country");
+    ok(!ngx_yoti_idv_valid_list(LIT("GB1"), 1), "no digit in a country");
+    ok(!ngx_yoti_idv_valid_list(LIT("gbr"), 1), "no lowercase country");
+    ok(!ngx_yoti_idv_valid_list(LIT("GBR,"), 1), "no empty country");
+    ok(!ngx_yoti_idv_uses_document(LIT("LIVENESS")), "LIVENESS: no document");
+    ok(!ngx_yoti_idv_uses_document(LIT("IDENTITY_PROFILE")),
+       "IDENTITY_PROFILE: no document");
+    ok(ngx_yoti_idv_uses_document(LIT("ID_DOCUMENT_FACE_MATCH")),
+       "ID_DOCUMENT_FACE_MATCH: a document");
+    ok(ngx_yoti_idv_uses_document(LIT("BRAND_NEW_CHECK")),
+       "an unknown type may use a document");
+}
+
+
 int
 main(void)
 {
@@ -1795,6 +2209,9 @@ main(void)
     test_nesting();
     test_many_checks();
     test_mock_sessions();
+    test_requirements();
+    test_media();
+    test_lists();
 
     return tap_done();
 }
