@@ -9,6 +9,17 @@ repeat_each(1);
 no_shuffle();
 add_block_preprocessor(\&YotiIdvTest::defaults);
 
+# the internal location with the proxy module's defaults: HTTP/1.0,
+# "Connection: close"
+our $Api10 = <<'_EOC_';
+    location /_yoti_idv/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/idverify/v1/;
+        proxy_read_timeout 2s;
+        subrequest_output_buffer_size 64k;
+    }
+_EOC_
+
 run_tests();
 
 __DATA__
@@ -441,3 +452,170 @@ X-Session-Id: status-500-x
 try again later (provider:500)
 --- error_log
 provider:500
+
+
+
+=== TEST 30: a body over the buffer without Content-Length, closed at its end, proxy HTTP/1.1: provider:too_big
+--- more_headers
+X-User-Id: alice
+X-Session-Id: eof-huge-x
+--- error_code: 503
+--- response_headers
+X-IDV-Verdict: ERROR
+X-IDV-Reason: provider:too_big
+--- error_log
+subrequest_output_buffer_size
+yoti_idv: no verdict for session "eof-huge-x": provider:too_big
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 31: ...a small one is read to its end and evaluated (HTTP/1.1)
+--- more_headers
+X-User-Id: alice
+X-Session-Id: eof-verified-alice
+--- error_code: 200
+--- response_headers
+X-IDV-Verdict: ALLOW
+X-IDV-Reason: ok
+--- response_body
+app: ALLOW eof-verified-alice
+
+
+
+=== TEST 32: a large 502 page without Content-Length (HTTP/1.1): provider:502
+--- more_headers
+X-User-Id: alice
+X-Session-Id: eof-bigerror-502-x
+--- error_code: 503
+--- response_headers
+X-IDV-Verdict: ERROR
+X-IDV-Reason: provider:502
+--- error_log
+yoti_idv: no verdict for session "eof-bigerror-502-x": provider:502
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 33: a body over the buffer without Content-Length, closed at its end, proxy HTTP/1.0 (the default): provider:too_big
+--- config eval
+$::Api10 . $YotiIdvTest::Members
+--- more_headers
+X-User-Id: alice
+X-Session-Id: eof-huge-x
+--- error_code: 503
+--- response_headers
+X-IDV-Verdict: ERROR
+X-IDV-Reason: provider:too_big
+--- error_log
+subrequest_output_buffer_size
+yoti_idv: no verdict for session "eof-huge-x": provider:too_big
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 34: ...a small one is read to its end and evaluated (HTTP/1.0 (the default))
+--- config eval
+$::Api10 . $YotiIdvTest::Members
+--- more_headers
+X-User-Id: alice
+X-Session-Id: eof-verified-alice
+--- error_code: 200
+--- response_headers
+X-IDV-Verdict: ALLOW
+X-IDV-Reason: ok
+--- response_body
+app: ALLOW eof-verified-alice
+
+
+
+=== TEST 35: a large 502 page without Content-Length (HTTP/1.0 (the default)): provider:502
+--- config eval
+$::Api10 . $YotiIdvTest::Members
+--- more_headers
+X-User-Id: alice
+X-Session-Id: eof-bigerror-502-x
+--- error_code: 503
+--- response_headers
+X-IDV-Verdict: ERROR
+X-IDV-Reason: provider:502
+--- error_log
+yoti_idv: no verdict for session "eof-bigerror-502-x": provider:502
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 36: the same body over the buffer, chunked: provider:too_big
+--- more_headers
+X-User-Id: alice
+X-Session-Id: chunked-huge-x
+--- error_code: 503
+--- response_headers
+X-IDV-Verdict: ERROR
+X-IDV-Reason: provider:too_big
+--- error_log
+subrequest_output_buffer_size
+provider:too_big
+
+
+
+=== TEST 37: a complete chunked answer is evaluated
+--- more_headers
+X-User-Id: alice
+X-Session-Id: chunked-verified-alice
+--- error_code: 200
+--- response_headers
+X-IDV-Verdict: ALLOW
+X-IDV-Reason: ok
+--- response_body
+app: ALLOW chunked-verified-alice
+
+
+
+=== TEST 38: a chunked answer cut before its last chunk is never evaluated: provider:truncated
+--- more_headers
+X-User-Id: alice
+X-Session-Id: chunkcut-verified-alice
+--- error_code: 503
+--- response_headers
+X-IDV-Verdict: ERROR
+X-IDV-Reason: provider:truncated
+--- error_log
+upstream prematurely closed connection
+yoti_idv: no verdict for session "chunkcut-verified-alice": provider:truncated
+
+
+
+=== TEST 39: ...nor with proxy HTTP/1.0
+--- config eval
+$::Api10 . $YotiIdvTest::Members
+--- more_headers
+X-User-Id: alice
+X-Session-Id: chunkcut-verified-alice
+--- error_code: 503
+--- response_headers
+X-IDV-Verdict: ERROR
+X-IDV-Reason: provider:truncated
+--- error_log
+provider:truncated
+
+
+
+=== TEST 40: a result without session_id is not the session asked for: provider:session_mismatch
+--- more_headers
+X-User-Id: alice
+X-Session-Id: nosid-verified-alice
+--- error_code: 503
+--- response_headers
+X-IDV-Verdict: ERROR
+X-IDV-Reason: provider:session_mismatch
+--- error_log
+yoti_idv: no verdict for session "nosid-verified-alice": provider:session_mismatch

@@ -101,14 +101,13 @@ X-User-Id: alice
 
 
 
-=== TEST 4: ...the stored entry (the init dies, failing the file, if it is wrong)
+=== TEST 4: ...the stored entry (checked by the init)
 --- init
 my $key = main::key(user => 'alice', require => ['LIVENESS any']);
 my $v = YotiIdvRedis::cmd('GET', $key);
 my $ttl = YotiIdvRedis::cmd('TTL', $key);
-die "cached value \"" . ($v // 'nil') . "\"\n"
-    unless defined $v && $v eq '1 verified-alice ALLOW ok';
-die "ttl $ttl\n" unless $ttl > 7000 && $ttl <= 7200;
+Test::More::is($v, '1 verified-alice ALLOW ok', "$0 TEST 4: the value under $key");
+Test::More::ok($ttl > 7000 && $ttl <= 7200, "$0 TEST 4: the TTL ($ttl) is about 2h");
 --- more_headers
 X-User-Id: alice
 --- response_body
@@ -536,7 +535,8 @@ X-Session-Id: verified-alice
     }
 --- init
 YotiIdvRedis::flush();
-YotiIdvRedis::cmd('SET', main::key(user => 'alice', require => ['LIVENESS any']),
+YotiIdvRedis::cmd('SET', main::key(user => 'alice', source => 'variable',
+                                   require => ['LIVENESS any']),
                   '1 verified-alice ALLOW ok');
 --- more_headers
 X-User-Id: alice
@@ -562,7 +562,8 @@ X-IDV-Cache: MISS
     }
 --- init
 YotiIdvRedis::flush();
-YotiIdvRedis::cmd('SET', main::key(session => 'verified-bob', bind => 0, source => 'variable',
+YotiIdvRedis::cmd('SET', main::key(session => 'verified-bob', bind => 0,
+                                   source => 'variable',
                                    require => ['LIVENESS any']),
                   '1 verified-bob ALLOW ok');
 --- more_headers
@@ -855,3 +856,123 @@ X-User-Id: alice
 [alert]
 [crit]
 --- timeout: 5
+
+
+
+=== TEST 45: a corrupt entry is never trusted: a NUL inside the verdict word
+--- init
+YotiIdvRedis::flush();
+YotiIdvRedis::cmd('SET', 'yoti_idv:user:alice', 'liveness-all-reject');
+YotiIdvRedis::cmd('SET', main::key(user => 'alice', require => ['LIVENESS any']),
+                  "1 liveness-all-reject AL\0OW ok");
+--- more_headers
+X-User-Id: alice
+--- error_code: 403
+--- response_headers
+X-IDV-Reason: check:LIVENESS:REJECT
+X-IDV-Cache: MISS
+--- error_log
+ignoring a cached verdict in redis that does not parse
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 46: a corrupt entry is never trusted: a NUL right after the verdict word
+--- init
+YotiIdvRedis::flush();
+YotiIdvRedis::cmd('SET', 'yoti_idv:user:alice', 'liveness-all-reject');
+YotiIdvRedis::cmd('SET', main::key(user => 'alice', require => ['LIVENESS any']),
+                  "1 liveness-all-reject ALLOW\0 ok");
+--- more_headers
+X-User-Id: alice
+--- error_code: 403
+--- response_headers
+X-IDV-Reason: check:LIVENESS:REJECT
+X-IDV-Cache: MISS
+--- error_log
+ignoring a cached verdict in redis that does not parse
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 47: a corrupt entry is never trusted: NULs after a short verdict word
+--- init
+YotiIdvRedis::flush();
+YotiIdvRedis::cmd('SET', 'yoti_idv:user:alice', 'liveness-all-reject');
+YotiIdvRedis::cmd('SET', main::key(user => 'alice', require => ['LIVENESS any']),
+                  "1 liveness-all-reject DENY" . ("\0" x 12) . " ok");
+--- more_headers
+X-User-Id: alice
+--- error_code: 403
+--- response_headers
+X-IDV-Reason: check:LIVENESS:REJECT
+X-IDV-Cache: MISS
+--- error_log
+ignoring a cached verdict in redis that does not parse
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 48: a corrupt entry is never trusted: NULs after ALLOW
+--- init
+YotiIdvRedis::flush();
+YotiIdvRedis::cmd('SET', 'yoti_idv:user:alice', 'liveness-all-reject');
+YotiIdvRedis::cmd('SET', main::key(user => 'alice', require => ['LIVENESS any']),
+                  "1 liveness-all-reject ALLOW" . ("\0" x 12) . " ok");
+--- more_headers
+X-User-Id: alice
+--- error_code: 403
+--- response_headers
+X-IDV-Reason: check:LIVENESS:REJECT
+X-IDV-Cache: MISS
+--- error_log
+ignoring a cached verdict in redis that does not parse
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 49: a corrupt entry is never trusted: a verdict word longer than any, after a NUL
+--- init
+YotiIdvRedis::flush();
+YotiIdvRedis::cmd('SET', 'yoti_idv:user:alice', 'liveness-all-reject');
+YotiIdvRedis::cmd('SET', main::key(user => 'alice', require => ['LIVENESS any']),
+                  "1 liveness-all-reject PENDING" . ("\0" x 41) . " ok");
+--- more_headers
+X-User-Id: alice
+--- error_code: 403
+--- response_headers
+X-IDV-Reason: check:LIVENESS:REJECT
+X-IDV-Cache: MISS
+--- error_log
+ignoring a cached verdict in redis that does not parse
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 50: ...and it was replaced by the verdict the provider gave (checked by the init)
+--- init
+Test::More::is(YotiIdvRedis::cmd('GET', main::key(user => 'alice',
+                                                  require => ['LIVENESS any'])),
+               '1 liveness-all-reject DENY check:LIVENESS:REJECT',
+               "$0 TEST 50: the corrupt value was replaced");
+--- more_headers
+X-User-Id: alice
+--- error_code: 403
+--- response_headers
+X-IDV-Reason: check:LIVENESS:REJECT
+X-IDV-Cache: HIT

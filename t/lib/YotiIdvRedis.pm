@@ -19,6 +19,7 @@ package YotiIdvRedis;
 #     YotiIdvRedis::start_again();    # same port and socket
 #     YotiIdvRedis::later(0.4 => sub { YotiIdvRedis::stop() }, ...);
 #     YotiIdvRedis::verdict_key(user => 'alice', require => ['LIVENESS any']);
+#     YotiIdvRedis::verdict_key(user => 'alice', source => 'variable', ...);
 #
 # silent_server() starts a server that accepts and never answers, and
 # returns its port.
@@ -191,13 +192,23 @@ sub cmd {
 }
 
 # the key a verdict is cached under (docs/redis.md): the policy's
-# fingerprint, then the user (or the session, for unbound policies)
+# fingerprint, then the user (or the session, for unbound policies).
+# The fingerprint covers where the session id comes from: source => 'redis'
+# (the mapping, the default) or 'variable' (yoti_idv_session_id).
+#
+#     verdict_key(user => 'alice', require => ['LIVENESS any'])
+#     verdict_key(session => 'verified-bob', bind => 0, source => 'variable',
+#                 require => ['LIVENESS any'])
 sub verdict_key {
     my (%p) = @_;
 
+    my $source = $p{source} // 'redis';
+    die "YotiIdvRedis: verdict_key: source \"$source\"\n"
+        unless $source eq 'redis' || $source eq 'variable';
+
     my $text = "v2\nyoti\n" . ($p{sdk_id} // 'test-sdk-id') . "\n"
                . 'bind=' . ($p{bind} // 1) . "\n"
-               . 'source=' . ($p{source} // 'redis') . "\n";
+               . "source=$source\n";
     $text .= "$_\n" for @{ $p{require} || [] };
 
     my $fp = substr(sha256_hex($text), 0, 16);
@@ -205,6 +216,7 @@ sub verdict_key {
     return ($p{prefix} // 'yoti_idv:') . "verdict:$fp:"
            . (defined $p{session} ? "session:$p{session}" : "user:$p{user}");
 }
+
 
 # a server that accepts connections and never answers, in a child process
 sub silent_server {

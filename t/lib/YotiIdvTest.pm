@@ -133,6 +133,39 @@ sub request_status {
     return defined $line && $line =~ m{^HTTP/1\.\d (\d+)} ? $1 : 'no answer';
 }
 
+# one GET to nginx from a block's --- init, to set up what its requests then
+# check: returns (status, body, { lowercase header => value }), status
+# "no answer" if there was none
+sub http_get {
+    my ($port, $path, $headers) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 10)
+        or return ("connect: $!", '', {});
+
+    my $req = "GET $path HTTP/1.0\r\nHost: localhost\r\n";
+    $req .= "$_: $headers->{$_}\r\n" for sort keys %{ $headers || {} };
+
+    print {$s} "$req\r\n";
+
+    my $resp = '';
+    while (1) {
+        my $n = sysread($s, my $buf, 65536);
+        last unless $n;
+        $resp .= $buf;
+    }
+    close $s;
+
+    my ($head, $body) = split /\r\n\r\n/, $resp, 2;
+    my ($status) = ($head // '') =~ m{^HTTP/1\.\d (\d+)};
+    my %h;
+    for (split /\r\n/, $head // '') {
+        $h{lc $1} = $2 if /^([^:]+):\s*(.*)$/;
+    }
+
+    return ($status // 'no answer', $body // '', \%h);
+}
+
 # sends a signal to a pid after a delay, from a child process
 sub later_signal {
     my ($delay, $signal, $pid) = @_;

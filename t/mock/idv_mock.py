@@ -29,7 +29,9 @@ failures.  Media requests are counted under "<id>/media"
 
 Session results come from <sessions>/<id>.json; a few id prefixes simulate
 provider failures (status-, slow-, garbage-, empty-, truncated-, huge-,
-close-).  /__mock/* endpoints expose counters for the tests.
+close-) or change how the answer is framed (eof-, chunked-, chunkcut-,
+nosid-).  /__mock/* endpoints expose counters for the tests, and
+/__mock/app/<tag> plays a counted application.
 
 Only the Python standard library and python3-cryptography (Debian package)
 are used.  The server binds to 127.0.0.1 only.
@@ -77,6 +79,7 @@ BIGERROR_ID_RE = re.compile(r"^bigerror-(\d{3})(?:-.*)?$")
 STATUS_ID_RE = re.compile(r"^status-([0-9]{3})(?:-.*)?$")
 SLOW_ID_RE = re.compile(r"^slow-([0-9]{1,6})-(.+)$")
 MEDIA_PATH_RE = re.compile(r"^([^/]*)/media/([^/]*)/content$")
+FRAMING_ID_RE = re.compile(r"^(eof|chunked|chunkcut)-(.+)$")
 
 MAX_SLOW_MS = 120000            # upper bound for slow-<ms>-... sleeps
 MAX_DISCARD_BODY = 1 << 20      # bytes of an unexpected body we drain
@@ -265,6 +268,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, status, body=b"", ctype="application/json",
               extra=None, close=False):
+        framing = getattr(self, "framing", None)
+        if framing and status >= 200 and status not in (204, 304):
+            self._send_framed(status, body, ctype, framing)
+            return
         self.send_response(status)
         if status >= 200 and status not in (204, 304):
             self.send_header("Content-Type", ctype)
@@ -281,6 +288,31 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD" and body:
             self.wfile.write(body)
         self.wfile.flush()
+
+    def _send_framed(self, status, body, ctype, framing):
+        """The body without Content-Length: "eof" ends it by closing the
+        connection, "chunked" sends it in chunks with the last chunk,
+        "chunkcut" sends every chunk of it but not the last (empty) one,
+        then closes."""
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        if framing == "eof":
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
+            if framing == "chunkcut":
+                self.send_header("Connection", "close")
+            self.end_headers()
+            for i in range(0, len(body), 4096):
+                piece = body[i:i + 4096]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            if framing == "chunked":
+                self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+        if framing != "chunked":
+            self.close_connection = True
 
     def _log_outcome(self, outcome):
         # self.requestline holds method, path with query, version: the
@@ -351,6 +383,15 @@ class Handler(BaseHTTPRequestHandler):
                 status, text = 404, ""
             else:
                 text = "".join(n + "\n" for n in names)
+        elif what.startswith("app/") and self.command == "GET":
+            # plays an application behind nginx: counted like a session
+            # under "app/<tag>" (not in the total), see /__mock/count/
+            with state.lock:
+                state.counts[what] = state.counts.get(what, 0) + 1
+            text = "app %s %s %s\n" % (
+                what[len("app/"):],
+                self.headers.get("X-IDV-Verdict", "-"),
+                self.headers.get("X-IDV-Session", "-"))
         elif what == "rejections" and self.command == "GET":
             with state.lock:
                 text = "".join(line + "\n" for line in state.rejections)
@@ -386,6 +427,8 @@ class Handler(BaseHTTPRequestHandler):
         if m:
             sid, media = m.group(1), m.group(2)
             state.record_media()
+        self.framing = None
+        self.drop_session_id = False
 
         # Counted whatever the outcome: tests use this to prove a cache hit
         # or a refused session id never reached the provider.
@@ -557,6 +600,17 @@ class Handler(BaseHTTPRequestHandler):
             self._respond(m.group(2), requested)
             return
 
+        m = FRAMING_ID_RE.match(sid)
+        if m:
+            self.framing = m.group(1)
+            self._respond(m.group(2), requested)
+            return
+
+        if sid.startswith("nosid-"):
+            self.drop_session_id = True
+            self._respond(sid[len("nosid-"):], requested)
+            return
+
         m = BIGERROR_ID_RE.match(sid)
         if m and 400 <= int(m.group(1)) <= 599:
             # an HTML error page from something in front of the provider,
@@ -638,8 +692,14 @@ class Handler(BaseHTTPRequestHandler):
 
         if requested != sid:
             body = rename_session(body, sid, requested)
+        if self.drop_session_id:
+            doc = json.loads(body)
+            doc.pop("session_id", None)
+            body = (json.dumps(doc, indent=4) + "\n").encode()
         self._send(200, body)
-        self._log_outcome("200 %s.json" % sid)
+        self._log_outcome("200 %s.json%s%s" % (
+            sid, " without session_id" if self.drop_session_id else "",
+            " (%s)" % self.framing if self.framing else ""))
 
 
 def rename_session(body, old, new):
