@@ -26,6 +26,13 @@ BUILD        ?= $(CURDIR)/build
 MODULE_SO    := $(BUILD)/ngx_http_yoti_idv_module.so
 NGINX_TREE   := $(BUILD)/nginx
 
+# what the tree is configured with: NGINX_CONF_FLAGS (default: the
+# tree's conf_flags, as Debian's nginx-dev has, else --with-compat),
+# NGINX_CC_OPT, NGINX_LD_OPT
+NGINX_CONF_FLAGS ?=
+NGINX_CC_OPT ?= -g -O2 -fPIC
+NGINX_LD_OPT ?=
+
 WARN_CFLAGS  := -Wall -Wextra -Werror -Wno-unused-parameter
 
 SOURCES      := config $(wildcard ngx_http_yoti_idv_module/*.c \
@@ -43,7 +50,7 @@ DEB_TEST     := perl libtest-base-perl libtext-diff-perl \
 DEB_BENCH    := python3 python3-cryptography redis-server wrk valgrind
 DEB_VALGRIND := valgrind
 
-.PHONY: all module deps deps-test deps-valgrind deps-bench unit test \
+.PHONY: all module nginx deps deps-test deps-valgrind deps-bench unit test \
         test-valgrind demo bench bench-redis-restart clean
 
 all: module
@@ -62,24 +69,45 @@ deps-bench:
 deps-valgrind:
 	@./util/install-deps.sh $(DEB_BUILD) $(DEB_TEST) $(DEB_VALGRIND)
 
-$(NGINX_TREE)/Makefile: config Makefile
+# The tree is configured again only when `config` or what configure is
+# given changes (build/configure.args records it): objs/Makefile, which
+# configure writes, is the stamp, and nginx's own objs/Makefile knows which
+# objects a change touches.  The .so is replaced by rename(2), never
+# rewritten in place: an nginx that has it mapped keeps its copy.
+
+$(BUILD)/configure.args: FORCE
+	@mkdir -p $(BUILD)
+	$(file >$@.new,$(NGINX_SRC) $(NGINX_CONF_FLAGS) $(NGINX_CC_OPT) $(NGINX_LD_OPT))
+	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+
+$(NGINX_TREE)/objs/Makefile: config $(BUILD)/configure.args
 	rm -rf $(NGINX_TREE)
-	mkdir -p $(BUILD)
-	cp -a $(NGINX_SRC) $(NGINX_TREE)
+	cp -a $(NGINX_SRC)/. $(NGINX_TREE)
 	cd $(NGINX_TREE) && \
-	    if [ -z "$$NGINX_CONF_FLAGS" ] && [ -f conf_flags ]; then \
-	        . ./conf_flags; \
-	    else \
-	        NGX_CONF_FLAGS=($$NGINX_CONF_FLAGS); \
-	    fi && \
-	    ./configure "$${NGX_CONF_FLAGS[@]}" \
-	        --with-cc-opt="-g -O2 -fPIC $(WARN_CFLAGS)" \
+	    $(if $(strip $(NGINX_CONF_FLAGS)), \
+	        NGX_CONF_FLAGS=($(NGINX_CONF_FLAGS)), \
+	        if [ -f conf_flags ]; then . ./conf_flags; \
+	        else NGX_CONF_FLAGS=(--with-compat); fi) && \
+	    if [ -x configure ]; then conf=./configure; else conf=auto/configure; fi && \
+	    $$conf "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt='$(NGINX_CC_OPT) $(WARN_CFLAGS)' \
+	        $(if $(NGINX_LD_OPT),--with-ld-opt='$(NGINX_LD_OPT)') \
 	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log \
 	    || { tail -n 30 $(BUILD)/configure.log; exit 1; }
 
-$(MODULE_SO): $(NGINX_TREE)/Makefile $(SOURCES)
+$(MODULE_SO): $(NGINX_TREE)/objs/Makefile $(SOURCES)
 	$(MAKE) -C $(NGINX_TREE) -f objs/Makefile modules
-	cp $(NGINX_TREE)/objs/ngx_http_yoti_idv_module.so $@
+	cp $(NGINX_TREE)/objs/ngx_http_yoti_idv_module.so $@.new
+	mv -f $@.new $@
+
+# nginx itself, from the same configured tree (make test-nginx-versions,
+# make test-asan; NGINX_SRC=... make nginx)
+nginx: $(NGINX_TREE)/objs/nginx
+
+$(NGINX_TREE)/objs/nginx: $(NGINX_TREE)/objs/Makefile
+	$(MAKE) -C $(NGINX_TREE) -f objs/Makefile binary
+
+FORCE:
 
 unit:
 	$(MAKE) -C t/unit test
