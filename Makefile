@@ -5,6 +5,13 @@
 #   make test-valgrind
 #                   the t/ suite with nginx under valgrind memcheck (t/compat
 #                   runner): fails on any memory error or definite leak
+#   make test-nginx-versions
+#                   nginx built from Debian's source packages of bookworm
+#                   (1.22.1) and trixie (1.26.3), the module against each,
+#                   the t/ suite against each binary
+#   make test-asan  nginx 1.22.1 (Debian's source package) and the module
+#                   built with -fsanitize=address,undefined, the t/ suite
+#                   (t/compat runner): fails on any sanitizer report
 #   make demo       nginx + the module + a mock IDV API on loopback
 #   make bench      what the gate costs: one table, bench/results/latest.md
 #   make bench-redis-restart
@@ -16,7 +23,8 @@
 # NGINX_SRC=/path/to/nginx-x.y.z builds against another nginx source tree
 # (configure it the way the nginx that will load the module was configured:
 # NGINX_CONF_FLAGS="..."; a dynamic module needs --with-compat or the same
-# flags).
+# flags; the default is the tree's conf_flags, else --with-compat);
+# `make test NGINX_SRC=... NGINX_BIN=...` runs the suite against that nginx.
 
 SHELL        := /bin/bash
 
@@ -25,6 +33,13 @@ NGINX_BIN    ?= /usr/sbin/nginx
 BUILD        ?= $(CURDIR)/build
 MODULE_SO    := $(BUILD)/ngx_http_yoti_idv_module.so
 NGINX_TREE   := $(BUILD)/nginx
+
+# what the tree is configured with: NGINX_CONF_FLAGS (default: the
+# tree's conf_flags, as Debian's nginx-dev has, else --with-compat),
+# NGINX_CC_OPT, NGINX_LD_OPT
+NGINX_CONF_FLAGS ?=
+NGINX_CC_OPT ?= -g -O2 -fPIC
+NGINX_LD_OPT ?=
 
 WARN_CFLAGS  := -Wall -Wextra -Werror -Wno-unused-parameter
 
@@ -43,7 +58,7 @@ DEB_TEST     := perl libtest-base-perl libtext-diff-perl \
 DEB_BENCH    := python3 python3-cryptography redis-server wrk valgrind
 DEB_VALGRIND := valgrind
 
-.PHONY: all module deps deps-test deps-valgrind deps-bench unit test \
+.PHONY: all module nginx deps deps-test deps-valgrind deps-bench unit test \
         test-valgrind demo bench bench-redis-restart clean
 
 all: module
@@ -62,24 +77,44 @@ deps-bench:
 deps-valgrind:
 	@./util/install-deps.sh $(DEB_BUILD) $(DEB_TEST) $(DEB_VALGRIND)
 
-$(NGINX_TREE)/Makefile: config Makefile
+# The tree is configured again only when `config` or what configure is
+# given changes (build/configure.args records it): objs/Makefile, which
+# configure writes, is the stamp, and nginx's own objs/Makefile knows which
+# objects a change touches.  The .so is replaced by rename(2), never
+# rewritten in place: an nginx that has it mapped keeps its copy.
+
+$(BUILD)/configure.args: FORCE
+	$(shell mkdir -p $(BUILD))$(file >$@.new,$(NGINX_SRC) $(NGINX_CONF_FLAGS) $(NGINX_CC_OPT) $(NGINX_LD_OPT))
+	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+
+$(NGINX_TREE)/objs/Makefile: config $(BUILD)/configure.args
 	rm -rf $(NGINX_TREE)
-	mkdir -p $(BUILD)
-	cp -a $(NGINX_SRC) $(NGINX_TREE)
+	cp -a $(NGINX_SRC)/. $(NGINX_TREE)
 	cd $(NGINX_TREE) && \
-	    if [ -z "$$NGINX_CONF_FLAGS" ] && [ -f conf_flags ]; then \
-	        . ./conf_flags; \
-	    else \
-	        NGX_CONF_FLAGS=($$NGINX_CONF_FLAGS); \
-	    fi && \
-	    ./configure "$${NGX_CONF_FLAGS[@]}" \
-	        --with-cc-opt="-g -O2 -fPIC $(WARN_CFLAGS)" \
+	    $(if $(strip $(NGINX_CONF_FLAGS)), \
+	        NGX_CONF_FLAGS=($(NGINX_CONF_FLAGS)), \
+	        if [ -f conf_flags ]; then . ./conf_flags; \
+	        else NGX_CONF_FLAGS=(--with-compat); fi) && \
+	    if [ -x configure ]; then conf=./configure; else conf=auto/configure; fi && \
+	    $$conf "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt='$(NGINX_CC_OPT) $(WARN_CFLAGS)' \
+	        $(if $(NGINX_LD_OPT),--with-ld-opt='$(NGINX_LD_OPT)') \
 	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log \
 	    || { tail -n 30 $(BUILD)/configure.log; exit 1; }
 
-$(MODULE_SO): $(NGINX_TREE)/Makefile $(SOURCES)
+$(MODULE_SO): $(NGINX_TREE)/objs/Makefile $(SOURCES)
 	$(MAKE) -C $(NGINX_TREE) -f objs/Makefile modules
-	cp $(NGINX_TREE)/objs/ngx_http_yoti_idv_module.so $@
+	cp $(NGINX_TREE)/objs/ngx_http_yoti_idv_module.so $@.new
+	mv -f $@.new $@
+
+# nginx itself, from the same configured tree (make test-nginx-versions,
+# make test-asan; NGINX_SRC=... make nginx)
+nginx: $(NGINX_TREE)/objs/nginx
+
+$(NGINX_TREE)/objs/nginx: $(NGINX_TREE)/objs/Makefile
+	$(MAKE) -C $(NGINX_TREE) -f objs/Makefile binary
+
+FORCE:
 
 unit:
 	$(MAKE) -C t/unit test
@@ -95,6 +130,76 @@ test-valgrind: deps-valgrind
 	$(MAKE) module
 	@TEST_NGINX_USE_VALGRIND=1 YOTI_IDV_COMPAT=1 \
 	    ./util/prove.sh $(MODULE_SO) $(NGINX_BIN)
+
+# ---- nginx built from Debian's source packages --------------------------
+#
+# make test-nginx-versions, make test-asan: util/nginx-source.sh gets
+# `apt-get source nginx` of each suite through a private apt configuration
+# under build/src/SUITE/apt; NGINX_FALLBACK_<suite> names a version (and the
+# SHA-256 of its .dsc) for a mirror whose pool lags behind its index.
+
+NGINX_SUITES            ?= bookworm trixie
+NGINX_FALLBACK_bookworm := 1.22.1-9+deb12u9 \
+    28baa4abda06503ae8ecde6e9f049905de7c172d6ec767636628bfcd87499cf4
+NGINX_FALLBACK_trixie   := 1.26.3-3+deb13u9 \
+    ede21ae86c60e8be4112f871d319724d19c0f1b3b1840aa9abbcce4c1a7244b9
+
+# the nginx modules the t/ suite uses, and what a dynamic module needs
+NGINX_TEST_FLAGS := --with-compat --with-debug --with-threads \
+                    --with-pcre-jit --with-http_ssl_module \
+                    --with-http_v2_module --with-http_realip_module \
+                    --with-http_auth_request_module \
+                    --with-http_stub_status_module
+
+# nginx and the module, sanitized alike; NGX_DEBUG_PALLOC makes
+# every pool allocation its own malloc(), so that ASan sees its bounds
+ASAN_CC_OPT  := -g -O1 -fPIC -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -DNGX_DEBUG_PALLOC=1
+ASAN_LD_OPT  := -fsanitize=address,undefined
+
+DEB_SOURCE   := dpkg-dev debian-archive-keyring libpcre2-dev zlib1g-dev \
+                libssl-dev
+
+.PHONY: deps-source test-nginx-versions test-asan
+
+deps-source:
+	@./util/install-deps.sh $(DEB_BUILD) $(DEB_TEST) $(DEB_SOURCE)
+
+# build/src/SUITE/nginx: the unpacked source package
+$(BUILD)/src/%/nginx/configure:
+	@./util/nginx-source.sh $* $(BUILD)/src/$* $(NGINX_FALLBACK_$*)
+
+# build/versions/SUITE: nginx and the module, from one configured tree
+nginx-version-%: deps-source $(BUILD)/src/%/nginx/configure
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/versions/$* \
+	    NGINX_SRC=$(BUILD)/src/$*/nginx \
+	    NGINX_CONF_FLAGS="$(NGINX_TEST_FLAGS)" \
+	    NGINX_CC_OPT="-g -O2 -fPIC" NGINX_LD_OPT= module nginx
+
+test-nginx-versions: $(addprefix nginx-version-,$(NGINX_SUITES))
+	@failed=; \
+	for suite in $(NGINX_SUITES); do \
+	    v=$(BUILD)/versions/$$suite; \
+	    echo "== the t/ suite against $$($$v/nginx/objs/nginx -v 2>&1)" \
+	         "(Debian $$suite's source package)"; \
+	    ./util/prove.sh $$v/ngx_http_yoti_idv_module.so \
+	        $$v/nginx/objs/nginx || failed="$$failed $$suite"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-nginx-versions: failed:$$failed"; \
+	    exit 1; fi
+
+# build/asan: nginx 1.22.1 and the module under ASan and UBSan; the
+# reports go to build/asan/logs (util/test-asan.sh)
+test-asan: deps-source $(BUILD)/src/bookworm/nginx/configure
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan \
+	    NGINX_SRC=$(BUILD)/src/bookworm/nginx \
+	    NGINX_CONF_FLAGS="$(NGINX_TEST_FLAGS)" \
+	    NGINX_CC_OPT="$(ASAN_CC_OPT)" NGINX_LD_OPT="$(ASAN_LD_OPT)" \
+	    module nginx
+	@./util/test-asan.sh $(BUILD)/asan/ngx_http_yoti_idv_module.so \
+	    $(BUILD)/asan/nginx/objs/nginx $(BUILD)/asan/logs
+
+# -------------------------------------------------------------------------
 
 demo: deps-test
 	$(MAKE) module

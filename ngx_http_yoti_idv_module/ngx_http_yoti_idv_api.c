@@ -335,6 +335,14 @@ ngx_http_yoti_idv_set_headers_in(ngx_http_request_t *sr,
         return NGX_ERROR;
     }
 
+#if (nginx_version < 1023000)
+
+    /*
+     * before 1.23.0, cookies and x_forwarded_for were arrays that other
+     * modules push to; since then they are lists of ngx_table_elt_t
+     * linked by "next", and NULL, as zeroed above, is an empty list
+     */
+
     if (ngx_array_init(&sr->headers_in.cookies, sr->pool, 1,
                        sizeof(ngx_table_elt_t *))
         != NGX_OK)
@@ -351,6 +359,8 @@ ngx_http_yoti_idv_set_headers_in(ngx_http_request_t *sr,
     }
 #endif
 
+#endif
+
     kv = fetch->headers.elts;
 
     for (i = 0; i < fetch->headers.nelts; i++) {
@@ -362,6 +372,9 @@ ngx_http_yoti_idv_set_headers_in(ngx_http_request_t *sr,
 
         h->key = kv[i].key;
         h->value = kv[i].value;
+#if (nginx_version >= 1023000)
+        h->next = NULL;
+#endif
 
         h->lowcase_key = ngx_pnalloc(sr->pool, h->key.len);
         if (h->lowcase_key == NULL) {
