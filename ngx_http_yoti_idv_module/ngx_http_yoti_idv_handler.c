@@ -77,6 +77,9 @@ static ngx_int_t ngx_http_yoti_idv_cached(ngx_http_request_t *r,
 static ngx_int_t ngx_http_yoti_idv_ask(ngx_http_request_t *r,
     ngx_http_yoti_idv_ctx_t *ctx);
 static void ngx_http_yoti_idv_evaluate(ngx_http_yoti_idv_ctx_t *ctx);
+static ngx_int_t ngx_http_yoti_idv_failed(ngx_http_yoti_idv_ctx_t *ctx,
+    ngx_http_yoti_idv_answer_t *a, const char *layer, const char *what,
+    const char *request);
 static void ngx_http_yoti_idv_policy(ngx_http_yoti_idv_ctx_t *ctx,
     ngx_yoti_idv_policy_t *policy);
 static ngx_int_t ngx_http_yoti_idv_media(ngx_http_request_t *r,
@@ -749,39 +752,12 @@ ngx_http_yoti_idv_evaluate(ngx_http_yoti_idv_ctx_t *ctx)
 
     ctx->evaluated = 1;
 
-    switch (a->failure) {
-
-    case NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG:
-        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR,
-                                  "provider:too_big");
-        ngx_snprintf((u_char *) ctx->result.detail,
-                     NGX_YOTI_IDV_DETAIL_LEN - 1,
-                     "the provider's response is larger than "
-                     "\"subrequest_output_buffer_size\" of the "
-                     "\"%V\" location: raise it (64k is typical)%Z",
-                     &ylcf->api);
+    if (ngx_http_yoti_idv_failed(ctx, a, "provider",
+                                 "the provider's response",
+                                 "the request to the provider")
+        == NGX_OK)
+    {
         return;
-
-    case NGX_HTTP_YOTI_IDV_FETCH_TRUNCATED:
-        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR,
-                                  "provider:truncated");
-        ngx_snprintf((u_char *) ctx->result.detail,
-                     NGX_YOTI_IDV_DETAIL_LEN - 1,
-                     "the provider's response ended after %uz bytes, "
-                     "before its end%Z", a->body.len);
-        return;
-
-    case NGX_HTTP_YOTI_IDV_FETCH_FAILED:
-        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR,
-                                  "provider:failed");
-        ngx_cpystrn((u_char *) ctx->result.detail,
-                    (u_char *) "the request to the provider failed, "
-                    "see the error log lines above",
-                    NGX_YOTI_IDV_DETAIL_LEN);
-        return;
-
-    default: /* NGX_HTTP_YOTI_IDV_FETCH_OK */
-        break;
     }
 
     ngx_http_yoti_idv_policy(ctx, &policy);
@@ -793,6 +769,53 @@ ngx_http_yoti_idv_evaluate(ngx_http_yoti_idv_ctx_t *ctx)
 
     ctx->state = ctx->result.media_id[0] ? NGX_HTTP_YOTI_IDV_MEDIA
                                          : NGX_HTTP_YOTI_IDV_EVALUATED;
+}
+
+
+/*
+ * a subrequest that failed on the way ("provider:..." or "media:..."):
+ * NGX_OK with the ERROR verdict set, NGX_DECLINED when there is an answer
+ */
+
+static ngx_int_t
+ngx_http_yoti_idv_failed(ngx_http_yoti_idv_ctx_t *ctx,
+    ngx_http_yoti_idv_answer_t *a, const char *layer, const char *what,
+    const char *request)
+{
+    u_char  reason[32];
+
+    switch (a->failure) {
+
+    case NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG:
+        ngx_sprintf(reason, "%s:too_big%Z", layer);
+        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR, (char *) reason);
+        ngx_snprintf((u_char *) ctx->result.detail,
+                     NGX_YOTI_IDV_DETAIL_LEN - 1,
+                     "%s is larger than \"subrequest_output_buffer_size\" "
+                     "of the \"%V\" location: raise it (64k is typical)%Z",
+                     what, &ctx->ylcf->api);
+        return NGX_OK;
+
+    case NGX_HTTP_YOTI_IDV_FETCH_TRUNCATED:
+        ngx_sprintf(reason, "%s:truncated%Z", layer);
+        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR, (char *) reason);
+        ngx_snprintf((u_char *) ctx->result.detail,
+                     NGX_YOTI_IDV_DETAIL_LEN - 1,
+                     "%s ended after %uz bytes, before its end%Z",
+                     what, a->body.len);
+        return NGX_OK;
+
+    case NGX_HTTP_YOTI_IDV_FETCH_FAILED:
+        ngx_sprintf(reason, "%s:failed%Z", layer);
+        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR, (char *) reason);
+        ngx_snprintf((u_char *) ctx->result.detail,
+                     NGX_YOTI_IDV_DETAIL_LEN - 1,
+                     "%s failed, see the error log lines above%Z", request);
+        return NGX_OK;
+
+    default: /* NGX_HTTP_YOTI_IDV_FETCH_OK */
+        return NGX_DECLINED;
+    }
 }
 
 
@@ -864,40 +887,14 @@ ngx_http_yoti_idv_evaluate_media(ngx_http_yoti_idv_ctx_t *ctx)
 
     ctx->state = NGX_HTTP_YOTI_IDV_EVALUATED;
 
-    switch (m->failure) {
-
-    case NGX_HTTP_YOTI_IDV_FETCH_TOO_BIG:
-        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR, "media:too_big");
-        ngx_snprintf((u_char *) ctx->result.detail,
-                     NGX_YOTI_IDV_DETAIL_LEN - 1,
-                     "the document fields are larger than "
-                     "\"subrequest_output_buffer_size\" of the "
-                     "\"%V\" location: raise it%Z", &ctx->ylcf->api);
-        break;
-
-    case NGX_HTTP_YOTI_IDV_FETCH_TRUNCATED:
-        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR,
-                                  "media:truncated");
-        ngx_snprintf((u_char *) ctx->result.detail,
-                     NGX_YOTI_IDV_DETAIL_LEN - 1,
-                     "the document fields ended after %uz bytes, before "
-                     "their end%Z", m->body.len);
-        break;
-
-    case NGX_HTTP_YOTI_IDV_FETCH_FAILED:
-        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR, "media:failed");
-        ngx_cpystrn((u_char *) ctx->result.detail,
-                    (u_char *) "the request for the document fields "
-                    "failed, see the error log lines above",
-                    NGX_YOTI_IDV_DETAIL_LEN);
-        break;
-
-    default: /* NGX_HTTP_YOTI_IDV_FETCH_OK */
+    if (ngx_http_yoti_idv_failed(ctx, m, "media", "the document fields",
+                                 "the request for the document fields")
+        != NGX_OK)
+    {
         ngx_http_yoti_idv_policy(ctx, &policy);
 
         ngx_yoti_idv_eval_media(m->status, (const char *) m->body.data,
                                 m->body.len, &policy, &ctx->result);
-        break;
     }
 
     /* the holder's name and date of birth stay nowhere */
