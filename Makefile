@@ -201,6 +201,19 @@ test-asan: deps-source $(BUILD)/src/bookworm/nginx/configure
 
 # -------------------------------------------------------------------------
 
+# libFuzzer targets (t/unit/fuzz_*.c), each for FUZZ_TIME seconds; the
+# directive parsers are fuzzed on the core of Debian's bookworm nginx
+# source package, as make test-nginx-versions builds it
+DEB_FUZZ     := clang libclang-rt-14-dev libcjson-dev libhiredis-dev
+FUZZ_TIME    ?= 60
+
+.PHONY: fuzz
+
+fuzz: nginx-version-bookworm
+	@./util/install-deps.sh $(DEB_FUZZ)
+	$(MAKE) -C t/unit fuzz FUZZ_TIME=$(FUZZ_TIME) \
+	    FUZZ_NGINX=$(BUILD)/versions/bookworm/nginx
+
 demo: deps-test
 	$(MAKE) module
 	@./util/demo.sh $(MODULE_SO) $(NGINX_BIN)

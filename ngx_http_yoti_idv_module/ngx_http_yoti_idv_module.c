@@ -862,10 +862,9 @@ ngx_http_yoti_idv_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_yoti_idv_main_conf_t *ymcf = conf;
 
     u_char                          *p;
-    ngx_int_t                        n;
-    ngx_str_t                       *value, s;
-    ngx_url_t                        u;
+    ngx_str_t                       *value;
     ngx_uint_t                       i;
+    const char                      *err;
     ngx_http_yoti_idv_redis_conf_t  *rcf;
 
     if (ymcf->redis) {
@@ -877,122 +876,37 @@ ngx_http_yoti_idv_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    rcf->connect_timeout = 500;
-    rcf->timeout = 500;
-
     value = cf->args->elts;
 
-    rcf->name = value[1];
+    switch (ngx_http_yoti_idv_parse_redis(cf->pool, value, cf->args->nelts,
+                                          1, rcf, &i, &err))
+    {
+    case NGX_HTTP_YOTI_IDV_PARAM_OK:
+        ymcf->redis = rcf;
+        return NGX_CONF_OK;
 
-    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+    case NGX_HTTP_YOTI_IDV_PARAM_NO_PATH:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no path in \"yoti_idv_redis\" \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
 
-        if (value[1].len <= 5) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "no path in \"yoti_idv_redis\" \"%V\"",
-                               &value[1]);
-            return NGX_CONF_ERROR;
-        }
+    case NGX_HTTP_YOTI_IDV_PARAM_URL:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s in \"yoti_idv_redis\" \"%V\"", err, &value[1]);
+        return NGX_CONF_ERROR;
 
-        rcf->host.len = value[1].len - 5;
-        rcf->host.data = ngx_pnalloc(cf->pool, rcf->host.len + 1);
-        if (rcf->host.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
+    case NGX_HTTP_YOTI_IDV_PARAM_NO_ADDR:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no address for \"yoti_idv_redis\" \"%V\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
 
-        ngx_cpystrn(rcf->host.data, value[1].data + 5, rcf->host.len + 1);
+    case NGX_HTTP_YOTI_IDV_PARAM_INVALID:
+        break;
 
-    } else {
-
-        /* names are resolved here, once: a worker never looks them up */
-
-        ngx_memzero(&u, sizeof(ngx_url_t));
-
-        u.url = value[1];
-        u.default_port = 6379;
-
-        if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%s in \"yoti_idv_redis\" \"%V\"",
-                               u.err ? u.err : "invalid address", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-
-        if (u.naddrs == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "no address for \"yoti_idv_redis\" \"%V\"",
-                               &value[1]);
-            return NGX_CONF_ERROR;
-        }
-
-        rcf->host.data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
-        if (rcf->host.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        rcf->host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
-                                      u.addrs[0].socklen, rcf->host.data,
-                                      NGX_SOCKADDR_STRLEN, 0);
-        rcf->host.data[rcf->host.len] = '\0';
-        rcf->port = u.port;
+    default:
+        return NGX_CONF_ERROR;
     }
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
-            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-
-            rcf->db = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
-            rcf->password.data = value[i].data + 9;
-            rcf->password.len = value[i].len - 9;
-
-            if (rcf->password.len == 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
-            s.data = value[i].data + 16;
-            s.len = value[i].len - 16;
-
-            rcf->connect_timeout = ngx_parse_time(&s, 0);
-            if (rcf->connect_timeout == (ngx_msec_t) NGX_ERROR
-                || rcf->connect_timeout == 0)
-            {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-
-            rcf->timeout = ngx_parse_time(&s, 0);
-            if (rcf->timeout == (ngx_msec_t) NGX_ERROR || rcf->timeout == 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        goto invalid;
-    }
-
-    ymcf->redis = rcf;
-
-    return NGX_CONF_OK;
-
-invalid:
 
     /* "password=..." is not echoed */
 
@@ -1046,7 +960,7 @@ ngx_http_yoti_idv_cache_valid(ngx_conf_t *cf, ngx_command_t *cmd,
         return "is duplicate";
     }
 
-    valid = ngx_parse_time(&value[2], 1);
+    valid = ngx_http_yoti_idv_parse_valid(&value[2]);
     if (valid == (time_t) NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid time \"%V\" in \"yoti_idv_cache_valid\"",

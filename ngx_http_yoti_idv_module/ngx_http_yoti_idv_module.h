@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "ngx_yoti_idv_eval.h"
+#include "ngx_http_yoti_idv_params.h"
 
 
 #define NGX_HTTP_YOTI_IDV_VERSION      "0.3.0"
@@ -36,15 +37,6 @@ typedef struct ngx_http_yoti_idv_zone_s  ngx_http_yoti_idv_zone_t;
 #define NGX_HTTP_YOTI_IDV_FP_LEN          16
 
 
-typedef struct {
-    ngx_str_t                      name;        /* as configured, for logs */
-    ngx_str_t                      host;        /* IP or unix path, NUL */
-    int                            port;        /* 0: unix socket */
-    ngx_uint_t                     db;
-    ngx_str_t                      password;
-    ngx_msec_t                     connect_timeout;
-    ngx_msec_t                     timeout;
-} ngx_http_yoti_idv_redis_conf_t;
 
 
 typedef struct {

@@ -81,11 +81,10 @@ ngx_http_yoti_idv_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_yoti_idv_main_conf_t *ymcf = conf;
 
-    u_char                    *p;
-    size_t                     size;
-    ngx_str_t                 *value, name, s;
-    ngx_uint_t                 i;
-    ngx_http_yoti_idv_zone_t  *zone;
+    ngx_str_t                      *value;
+    ngx_uint_t                      i;
+    ngx_http_yoti_idv_zone_t       *zone;
+    ngx_http_yoti_idv_zone_conf_t   zcf;
 
     if (ymcf->zone) {
         return "is duplicate";
@@ -93,76 +92,46 @@ ngx_http_yoti_idv_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_yoti_idv_zone_t));
-    if (zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    switch (ngx_http_yoti_idv_parse_zone(value, cf->args->nelts, &zcf, &i)) {
 
-    zone->ttl = 30;
-    zone->wait = 3000;
+    case NGX_HTTP_YOTI_IDV_PARAM_OK:
+        break;
 
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL || p == value[1].data) {
+    case NGX_HTTP_YOTI_IDV_PARAM_ZONE:
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid zone \"%V\" in \"yoti_idv_cache_zone\": "
                            "name:size expected", &value[1]);
         return NGX_CONF_ERROR;
-    }
 
-    name.data = value[1].data;
-    name.len = p - value[1].data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (size == (size_t) NGX_ERROR) {
+    case NGX_HTTP_YOTI_IDV_PARAM_SIZE:
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid zone size \"%V\" in "
                            "\"yoti_idv_cache_zone\"", &value[1]);
         return NGX_CONF_ERROR;
-    }
 
-    if (size < (size_t) (8 * ngx_pagesize)) {
+    case NGX_HTTP_YOTI_IDV_PARAM_SMALL:
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone \"%V\" of \"yoti_idv_cache_zone\" is too "
                            "small: at least %uz bytes", &value[1],
                            8 * ngx_pagesize);
         return NGX_CONF_ERROR;
+
+    default: /* NGX_HTTP_YOTI_IDV_PARAM_INVALID */
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in "
+                           "\"yoti_idv_cache_zone\"", &value[i]);
+        return NGX_CONF_ERROR;
     }
 
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
-            zone->ttl = ngx_parse_time(&s, 1);
-            if (zone->ttl == (time_t) NGX_ERROR || zone->ttl == 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "wait=", 5) == 0) {
-            s.data = value[i].data + 5;
-            s.len = value[i].len - 5;
-
-            zone->wait = ngx_parse_time(&s, 0);
-            if (zone->wait == (ngx_msec_t) NGX_ERROR) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        goto invalid;
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_yoti_idv_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
     }
 
-    zone->shm_zone = ngx_shared_memory_add(cf, &name, size,
+    zone->ttl = zcf.ttl;
+    zone->wait = zcf.wait;
+
+    zone->shm_zone = ngx_shared_memory_add(cf, &zcf.name, zcf.size,
                                            &ngx_http_yoti_idv_module);
     if (zone->shm_zone == NULL) {
         return NGX_CONF_ERROR;
@@ -170,7 +139,7 @@ ngx_http_yoti_idv_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (zone->shm_zone->data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is already used", &name);
+                           "zone \"%V\" is already used", &zcf.name);
         return NGX_CONF_ERROR;
     }
 
@@ -180,14 +149,6 @@ ngx_http_yoti_idv_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ymcf->zone = zone;
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" in \"yoti_idv_cache_zone\"",
-                       &value[i]);
-
-    return NGX_CONF_ERROR;
 }
 
 
