@@ -464,6 +464,7 @@ ngx_http_yoti_idv_fingerprint(ngx_conf_t *cf,
     size_t                len;
     ngx_uint_t            i, n;
     unsigned int          md_len;
+    ngx_str_t             sdk_id;
     ngx_yoti_idv_req_t   *req;
     u_char                md[EVP_MAX_MD_SIZE];
 
@@ -485,8 +486,17 @@ ngx_http_yoti_idv_fingerprint(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
+    /* the SDK id is Yoti's: an inherited one says nothing about AWS */
+
+    if (conf->provider == &ngx_http_yoti_idv_provider_aws) {
+        ngx_str_null(&sdk_id);
+
+    } else {
+        sdk_id = conf->sdk_id;
+    }
+
     p = ngx_sprintf(text, "v2\n%V\n%V\nbind=%i\nsource=%s\n",
-                    &conf->provider->name, &conf->sdk_id, conf->bind_user,
+                    &conf->provider->name, &sdk_id, conf->bind_user,
                     conf->session_id ? "variable" : "redis");
 
     /* Yoti's text is unchanged; what else decides an AWS verdict follows */
