@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: nginx with the module in front of a small app, a local mock
-# of the Yoti IDV API, a private Redis holding which session belongs to
-# which user, a few users, and what nginx answers each of them.
+# of the Yoti IDV API, a local mock of AWS Rekognition Face Liveness, a
+# private Redis holding which session belongs to which user, a few users,
+# and what nginx answers each of them.
 #
 #   util/demo.sh MODULE_SO NGINX_BINARY
 #
@@ -71,6 +72,15 @@ python3 "$top/t/mock/idv_mock.py" --port "$mock_port" \
     --sessions "$work/sessions" --log "$work/logs/mock.log" &
 pids+=($!)
 
+# AWS Rekognition: a mock that verifies SigV4, and a credentials file
+aws_port=$(free_port)
+printf '[gate]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+    AKIDDEMO0000000001 demo/secret/only > "$work/aws-credentials"
+python3 "$top/t/mock/rekognition_mock.py" --port "$aws_port" \
+    --region eu-west-1 --key AKIDDEMO0000000001:demo/secret/only \
+    --log "$work/logs/rekognition.log" &
+pids+=($!)
+
 port=$(free_port)
 cat > "$work/nginx.conf" <<EOF
 load_module $module;
@@ -132,6 +142,34 @@ http {
             proxy_pass http://app/app;
         }
 
+        # the same gate with AWS Rekognition Face Liveness (the local mock
+        # stands in for https://rekognition.eu-west-1.amazonaws.com/)
+        location /_rekognition/ {
+            internal;
+            proxy_pass http://127.0.0.1:$aws_port/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_read_timeout 5s;
+            subrequest_output_buffer_size 512k;
+        }
+
+        location /liveness/ {
+            yoti_idv                  on;
+            yoti_idv_provider         aws_rekognition;
+            yoti_idv_api              /_rekognition;
+            yoti_idv_aws_region       eu-west-1;
+            yoti_idv_aws_host         127.0.0.1:$aws_port;
+            yoti_idv_aws_credentials  $work/aws-credentials profile=gate;
+            yoti_idv_user_id          \$http_x_user_id;
+            yoti_idv_require          LIVENESS min_confidence=90;
+
+            add_header X-IDV-Verdict \$yoti_idv_verdict always;
+            add_header X-IDV-Reason \$yoti_idv_reason always;
+            add_header X-IDV-Cache \$yoti_idv_cache always;
+
+            proxy_pass http://app/app;
+        }
+
         # the protected application
         location = /app {
             return 200 "welcome to the members area, \$http_x_user_id\n";
@@ -147,6 +185,7 @@ pids+=($!)
 
 wait_port "$redis_port"
 wait_port "$mock_port"
+wait_port "$aws_port"
 wait_port "$port"
 
 # what the app wrote when it created each user's session
@@ -156,13 +195,21 @@ redis-cli -p "$redis_port" SET yoti_idv:user:carol \
     7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f > /dev/null
 redis-cli -p "$redis_port" SET yoti_idv:user:dave \
     9e8d7c6b-5a4f-4e3d-a2c1-b0a9f8e7d6c5 > /dev/null
+# Rekognition sessions (CreateFaceLivenessSession), one per user
+redis-cli -p "$redis_port" SET yoti_idv:user:frank \
+    a1000000-0000-4000-8000-000000000001 > /dev/null
+redis-cli -p "$redis_port" SET yoti_idv:user:grace \
+    a1000000-0000-4000-8000-000000000002 > /dev/null
+redis-cli -p "$redis_port" SET yoti_idv:user:heidi \
+    a1000000-0000-4000-8000-000000000005 > /dev/null
 # mallory got hold of alice's session id
 redis-cli -p "$redis_port" SET yoti_idv:user:mallory "$alice_session" > /dev/null
 
 ask() {
-    local title=$1 user=$2 out status verdict reason cache body
+    local title=$1 user=$2 path=${3:-/members/} out status verdict reason
+    local cache body
 
-    out=$(curl -s -i -H "X-User-Id: $user" "http://127.0.0.1:$port/members/")
+    out=$(curl -s -i -H "X-User-Id: $user" "http://127.0.0.1:$port$path")
     status=$(printf '%s\n' "$out" | sed -n '1s/^HTTP\/[0-9.]* \([0-9]*\).*/\1/p')
     verdict=$(printf '%s\n' "$out" | tr -d '\r' | sed -n 's/^X-IDV-Verdict: //p')
     reason=$(printf '%s\n' "$out" | tr -d '\r' | sed -n 's/^X-IDV-Reason: //p')
@@ -170,8 +217,8 @@ ask() {
     body=$(printf '%s\n' "$out" | tr -d '\r' | sed '1,/^$/d' | sed -n '1p')
 
     printf '\n%s\n' "$title"
-    printf '  GET /members/  X-User-Id: %s  (redis: yoti_idv:user:%s -> %s)\n' \
-           "$user" "$user" \
+    printf '  GET %s  X-User-Id: %s  (redis: yoti_idv:user:%s -> %s)\n' \
+           "$path" "$user" "$user" \
            "$(redis-cli -p "$redis_port" GET "yoti_idv:user:$user")"
     printf '  -> %s  verdict=%s reason=%s cache=%s\n' \
            "$status" "$verdict" "$reason" "$cache"
@@ -192,7 +239,19 @@ ask "5. mallory, whose mapping points at alice's verified session: denied" mallo
 ask "6. erin, who has no session yet: denied" erin
 
 echo
+echo "/liveness/ is gated by AWS Rekognition Face Liveness (min_confidence=90),"
+echo "signed with SigV4; the mock on 127.0.0.1:$aws_port verifies every signature."
+
+ask "7. frank, SUCCEEDED with Confidence 99.5: allowed" frank /liveness/
+ask "8. frank again: his stored pass, no call to Rekognition (AWS deletes a
+   session 3 minutes after use: a pass lasts for APPROVE of
+   yoti_idv_cache_valid, 10m here)" frank /liveness/
+ask "9. grace, SUCCEEDED with Confidence 85.25, below 90: denied" grace /liveness/
+ask "10. heidi, whose liveness check is IN_PROGRESS: pending" heidi /liveness/
+
+echo
 echo "nginx's error log (info) for these requests:"
 grep -o 'yoti_idv: .*' "$work/logs/error.log" | sed 's/, client: .*//; s/^/  /'
 echo
-echo "the mock IDV API saw $(curl -s "http://127.0.0.1:$mock_port/__mock/count" | tr -d '\n') signed requests for 6 answers; stopping."
+echo "the mock IDV API saw $(curl -s "http://127.0.0.1:$mock_port/__mock/count" | tr -d '\n') signed requests for 6 answers,"
+echo "the Rekognition mock $(curl -s "http://127.0.0.1:$aws_port/__mock/count" | tr -d '\n') signed requests for 4 answers; stopping."
