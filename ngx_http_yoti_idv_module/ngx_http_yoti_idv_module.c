@@ -328,7 +328,6 @@ ngx_http_yoti_idv_create_loc_conf(ngx_conf_t *cf)
      *     conf->sdk_id = { 0, NULL };
      *     conf->api = { 0, NULL };
      *     conf->provider = NULL;
-     *     conf->bind_user_set = 0;
      *     conf->aws_region = { 0, NULL };
      *     conf->aws_host = { 0, NULL };
      */
@@ -357,10 +356,6 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_yoti_idv_main_conf_t  *ymcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
-
-    /* aws_rekognition asks whether "yoti_idv_bind_user" was said at all */
-    conf->bind_user_set = (conf->bind_user != NGX_CONF_UNSET)
-                          || prev->bind_user_set;
     ngx_conf_merge_value(conf->bind_user, prev->bind_user, 1);
     ngx_conf_merge_str_value(conf->sdk_id, prev->sdk_id, "");
     ngx_conf_merge_str_value(conf->api, prev->api, "");

@@ -62,7 +62,6 @@ typedef struct {
 typedef struct {
     ngx_flag_t                     enable;
     ngx_flag_t                     bind_user;
-    ngx_uint_t                     bind_user_set;   /* here or above */
 
     ngx_str_t                      sdk_id;      /* as sent: URI-escaped */
     ngx_str_t                      api;         /* no trailing slash */
