@@ -5,7 +5,9 @@
 #
 # Starts its own nginx instances, redis-server and the mock IDV API on
 # 127.0.0.1, runs wrk, valgrind (callgrind) and a burst client against
-# them, prints the table and writes it to bench/results/latest.md.
+# them, prints the table and writes it to bench/results/latest.md; then
+# bench/cold_path.py compares the cold path of the two providers
+# (bench/results/cold-path.md).
 # Everything it starts is stopped by pid when it ends.  See
 # bench/README.md.  Exits 0 even when a target is missed (FAIL is printed).
 
@@ -15,5 +17,10 @@ module=${1:?usage: bench/run.sh MODULE_SO [NGINX_BINARY] [options]}
 nginx=${2:-/usr/sbin/nginx}
 shift $(( $# >= 2 ? 2 : 1 ))
 
-exec /usr/bin/python3 "$(dirname "$0")/bench.py" \
+/usr/bin/python3 "$(dirname "$0")/bench.py" \
     --module "$module" --nginx "$nginx" "$@"
+
+# the cold path of each provider: CPU per signed fetch, Yoti and Rekognition
+exec /usr/bin/python3 "$(dirname "$0")/cold_path.py" \
+    --module "$module" --nginx "$nginx" \
+    --out "$(dirname "$0")/results/cold-path.md"

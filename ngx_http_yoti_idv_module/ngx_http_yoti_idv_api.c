@@ -18,6 +18,17 @@ static ngx_int_t ngx_http_yoti_idv_subrequest(ngx_http_request_t *r,
     ngx_http_yoti_idv_fetch_t *fetch, ngx_http_yoti_idv_answer_t *answer);
 static ngx_int_t ngx_http_yoti_idv_add_header(ngx_http_yoti_idv_fetch_t *fetch,
     char *key, u_char *value, size_t len);
+static ngx_uint_t ngx_http_yoti_idv_yoti_same_request(
+    ngx_http_yoti_idv_loc_conf_t *one, ngx_http_yoti_idv_loc_conf_t *two);
+static void ngx_http_yoti_idv_yoti_evaluate(ngx_http_yoti_idv_loc_conf_t *ylcf,
+    ngx_http_yoti_idv_answer_t *a, const ngx_yoti_idv_policy_t *policy,
+    ngx_yoti_idv_result_t *res);
+static char *ngx_http_yoti_idv_yoti_check_conf(ngx_conf_t *cf,
+    ngx_http_yoti_idv_loc_conf_t *conf);
+static ngx_int_t ngx_http_yoti_idv_set_body(ngx_http_request_t *sr,
+    ngx_http_yoti_idv_fetch_t *fetch);
+static void ngx_http_yoti_idv_error_header(ngx_http_request_t *sr,
+    ngx_http_yoti_idv_answer_t *a);
 static ngx_int_t ngx_http_yoti_idv_set_headers_in(ngx_http_request_t *sr,
     ngx_http_yoti_idv_fetch_t *fetch);
 static ngx_int_t ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr,
@@ -28,8 +39,13 @@ static ngx_uint_t ngx_http_yoti_idv_fetch_cut(ngx_http_request_t *sr,
 
 const ngx_http_yoti_idv_provider_t  ngx_http_yoti_idv_provider_yoti = {
     ngx_string("yoti"),
+    ngx_null_string,
+    "1 to 64 of A-Z, a-z, 0-9 and \"-\"",
+    ngx_yoti_idv_valid_session_id,
     ngx_http_yoti_idv_yoti_create_request,
-    ngx_yoti_idv_eval_response
+    ngx_http_yoti_idv_yoti_same_request,
+    ngx_http_yoti_idv_yoti_evaluate,
+    ngx_http_yoti_idv_yoti_check_conf
 };
 
 
@@ -79,6 +95,10 @@ ngx_http_yoti_idv_yoti_sign(ngx_http_request_t *r,
     }
 
     tp = ngx_timeofday();
+
+    fetch->method = NGX_HTTP_GET;
+    ngx_str_set(&fetch->method_name, "GET");
+    ngx_str_null(&fetch->body);
 
     /* "GET&" + path + "?" + args: the args point into it */
 
@@ -154,7 +174,60 @@ ngx_http_yoti_idv_yoti_sign(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
+static ngx_uint_t
+ngx_http_yoti_idv_yoti_same_request(ngx_http_yoti_idv_loc_conf_t *one,
+    ngx_http_yoti_idv_loc_conf_t *two)
+{
+    return one->key == two->key
+           && one->api.len == two->api.len
+           && ngx_memcmp(one->api.data, two->api.data, one->api.len) == 0
+           && one->sdk_id.len == two->sdk_id.len
+           && ngx_memcmp(one->sdk_id.data, two->sdk_id.data, one->sdk_id.len)
+              == 0;
+}
+
+
+static void
+ngx_http_yoti_idv_yoti_evaluate(ngx_http_yoti_idv_loc_conf_t *ylcf,
+    ngx_http_yoti_idv_answer_t *a, const ngx_yoti_idv_policy_t *policy,
+    ngx_yoti_idv_result_t *res)
+{
+    ngx_yoti_idv_eval_response(a->status, (const char *) a->body.data,
+                               a->body.len, policy, res);
+}
+
+
+static char *
+ngx_http_yoti_idv_yoti_check_conf(ngx_conf_t *cf,
+    ngx_http_yoti_idv_loc_conf_t *conf)
+{
+    if (conf->sdk_id.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"yoti_idv\" is on but \"yoti_idv_sdk_id\" "
+                           "is not set");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->key == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"yoti_idv\" is on but \"yoti_idv_pem_key\" "
+                           "is not set");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->min_confidence != NGX_CONF_UNSET) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"min_confidence=\" of \"yoti_idv_require\" "
+                           "is for \"yoti_idv_provider aws_rekognition\" "
+                           "only");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
 ngx_http_yoti_idv_add_header(ngx_http_yoti_idv_fetch_t *fetch, char *key,
     u_char *value, size_t len)
 {
@@ -269,26 +342,31 @@ ngx_http_yoti_idv_subrequest(ngx_http_request_t *r,
 
     /*
      * nothing the client sent reaches the provider, whatever the internal
-     * location says: the subrequest gets headers of its own and an empty
-     * body (which also keeps the upstream from reading the client's one)
+     * location says: the subrequest gets a method, headers and a body of
+     * its own, an empty one for a GET (which also keeps the upstream from
+     * reading the client's one)
      */
+
+    sr->method = fetch->method;
+    sr->method_name = fetch->method_name;
 
     if (ngx_http_yoti_idv_set_headers_in(sr, fetch) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-    if (sr->request_body == NULL) {
+    if (ngx_http_yoti_idv_set_body(sr, fetch) != NGX_OK) {
         return NGX_ERROR;
     }
 
     answer->sr = sr;
     answer->status = 0;
     ngx_str_null(&answer->body);
+    ngx_str_null(&answer->error_type);
     answer->failure = NGX_HTTP_YOTI_IDV_FETCH_OK;
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "yoti_idv fetch \"%V?%V\"", &fetch->uri, &fetch->args);
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "yoti_idv fetch %V \"%V?%V\"", &fetch->method_name,
+                   &fetch->uri, &fetch->args);
 
     return NGX_OK;
 }
@@ -388,6 +466,99 @@ ngx_http_yoti_idv_set_headers_in(ngx_http_request_t *sr,
 }
 
 
+/* the body is the fetch's, in memory; Content-Length says how long */
+
+static ngx_int_t
+ngx_http_yoti_idv_set_body(ngx_http_request_t *sr,
+    ngx_http_yoti_idv_fetch_t *fetch)
+{
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_http_request_body_t  *rb;
+
+    rb = ngx_pcalloc(sr->pool, sizeof(ngx_http_request_body_t));
+    if (rb == NULL) {
+        return NGX_ERROR;
+    }
+
+    sr->request_body = rb;
+
+    if (fetch->body.len == 0) {
+        return NGX_OK;
+    }
+
+    b = ngx_calloc_buf(sr->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->start = fetch->body.data;
+    b->pos = b->start;
+    b->last = b->start + fetch->body.len;
+    b->end = b->last;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    cl = ngx_alloc_chain_link(sr->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    rb->bufs = cl;
+
+    sr->headers_in.content_length_n = fetch->body.len;
+
+    return NGX_OK;
+}
+
+
+/* provider->error_header of the answer, when it has one */
+
+static void
+ngx_http_yoti_idv_error_header(ngx_http_request_t *sr,
+    ngx_http_yoti_idv_answer_t *a)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+    const ngx_str_t  *name;
+
+    ngx_str_null(&a->error_type);
+
+    name = &a->ylcf->provider->error_header;
+
+    if (name->len == 0) {
+        return;
+    }
+
+    part = &sr->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash != 0 && h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        {
+            a->error_type = h[i].value;
+            return;
+        }
+    }
+}
+
+
 static ngx_int_t
 ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
@@ -412,6 +583,8 @@ ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
                 ? rc : (ngx_int_t) sr->headers_out.status;
 
     b = sr->out ? sr->out->buf : NULL;
+
+    ngx_http_yoti_idv_error_header(sr, a);
 
     if (b) {
         a->body.data = b->pos;

@@ -365,8 +365,9 @@ ngx_http_yoti_idv_ids(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
             return NGX_OK;
         }
 
-        if (!ngx_yoti_idv_valid_session_id((char *) ctx->var_session_id.data,
-                                           ctx->var_session_id.len))
+        if (!ylcf->provider->valid_session_id(
+                                        (char *) ctx->var_session_id.data,
+                                        ctx->var_session_id.len))
         {
             ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_DENY,
                                       "bad_session_id");
@@ -636,14 +637,14 @@ ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
             return;
         }
 
-        if (!ngx_yoti_idv_valid_session_id((char *) mapping->data,
-                                           mapping->len))
+        if (!ctx->ylcf->provider->valid_session_id((char *) mapping->data,
+                                                   mapping->len))
         {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "yoti_idv: the session id that redis maps this "
-                          "user to (\"%Vuser:<user id>\") is not 1 to 64 "
-                          "of A-Z, a-z, 0-9 and \"-\": fix what writes it",
-                          &ymcf->prefix);
+                          "user to (\"%Vuser:<user id>\") is not %s: fix "
+                          "what writes it", &ymcf->prefix,
+                          ctx->ylcf->provider->session_id_syntax);
             ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_DENY,
                                       "bad_session_id");
             return;
@@ -713,12 +714,7 @@ ngx_http_yoti_idv_ask(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
         && ngx_memcmp(a->session_id.data, ctx->session_id.data,
                       ctx->session_id.len) == 0
         && a->ylcf->provider == ylcf->provider
-        && a->ylcf->key == ylcf->key
-        && a->ylcf->api.len == ylcf->api.len
-        && ngx_memcmp(a->ylcf->api.data, ylcf->api.data, ylcf->api.len) == 0
-        && a->ylcf->sdk_id.len == ylcf->sdk_id.len
-        && ngx_memcmp(a->ylcf->sdk_id.data, ylcf->sdk_id.data,
-                      ylcf->sdk_id.len) == 0)
+        && ylcf->provider->same_request(a->ylcf, ylcf))
     {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "yoti_idv the request's answer serves again");
@@ -762,8 +758,7 @@ ngx_http_yoti_idv_evaluate(ngx_http_yoti_idv_ctx_t *ctx)
 
     ngx_http_yoti_idv_policy(ctx, &policy);
 
-    ylcf->provider->evaluate(a->status, (const char *) a->body.data,
-                             a->body.len, &policy, &ctx->result);
+    ylcf->provider->evaluate(ylcf, a, &policy, &ctx->result);
 
     /* the evaluator asks for the media only when all else allows */
 

@@ -6,10 +6,12 @@
 
 #include "ngx_http_yoti_idv_module.h"
 #include "ngx_yoti_idv_sign.h"
+#include "ngx_yoti_idv_rekognition.h"
 
 
 static ngx_int_t ngx_http_yoti_idv_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_yoti_idv_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_yoti_idv_init_process(ngx_cycle_t *cycle);
 static void ngx_http_yoti_idv_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_yoti_idv_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_yoti_idv_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -152,6 +154,34 @@ static ngx_command_t  ngx_http_yoti_idv_commands[] = {
       offsetof(ngx_http_yoti_idv_loc_conf_t, bind_user),
       NULL },
 
+    { ngx_string("yoti_idv_provider"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_yoti_idv_provider,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yoti_idv_aws_region"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_yoti_idv_aws_region,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yoti_idv_aws_host"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_yoti_idv_aws_host,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yoti_idv_aws_credentials"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_yoti_idv_aws_credentials,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -178,7 +208,7 @@ ngx_module_t  ngx_http_yoti_idv_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_yoti_idv_init_process,        /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_yoti_idv_exit_process,        /* exit process */
@@ -236,6 +266,13 @@ ngx_http_yoti_idv_init(ngx_conf_t *cf)
     *h = ngx_http_yoti_idv_rewrite_handler;
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_yoti_idv_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_yoti_idv_aws_init_process(cycle);
 }
 
 
@@ -304,6 +341,8 @@ ngx_http_yoti_idv_create_loc_conf(ngx_conf_t *cf)
      *     conf->sdk_id = { 0, NULL };
      *     conf->api = { 0, NULL };
      *     conf->provider = NULL;
+     *     conf->aws_region = { 0, NULL };
+     *     conf->aws_host = { 0, NULL };
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -313,6 +352,8 @@ ngx_http_yoti_idv_create_loc_conf(ngx_conf_t *cf)
     conf->session_id = NGX_CONF_UNSET_PTR;
     conf->requires = NGX_CONF_UNSET_PTR;
     conf->require_age = NGX_CONF_UNSET_UINT;
+    conf->min_confidence = NGX_CONF_UNSET;
+    conf->aws_creds = NGX_CONF_UNSET_PTR;
     conf->pending_status = NGX_CONF_UNSET_UINT;
     conf->error_status = NGX_CONF_UNSET_UINT;
 
@@ -335,8 +376,17 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->key, prev->key, NULL);
     ngx_conf_merge_ptr_value(conf->user_id, prev->user_id, NULL);
     ngx_conf_merge_ptr_value(conf->session_id, prev->session_id, NULL);
+
+    /* min_confidence= belongs to the requirements it was given with */
+    if (conf->requires == NGX_CONF_UNSET_PTR) {
+        conf->min_confidence = prev->min_confidence;
+    }
+
     ngx_conf_merge_ptr_value(conf->requires, prev->requires, NULL);
     ngx_conf_merge_uint_value(conf->require_age, prev->require_age, 0);
+    ngx_conf_merge_str_value(conf->aws_region, prev->aws_region, "");
+    ngx_conf_merge_str_value(conf->aws_host, prev->aws_host, "");
+    ngx_conf_merge_ptr_value(conf->aws_creds, prev->aws_creds, NULL);
     ngx_conf_merge_uint_value(conf->pending_status, prev->pending_status,
                               NGX_HTTP_FORBIDDEN);
     ngx_conf_merge_uint_value(conf->error_status, prev->error_status,
@@ -357,17 +407,7 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
      * subrequests there, but everything else must be complete
      */
 
-    if (conf->sdk_id.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"yoti_idv\" is on but \"yoti_idv_sdk_id\" "
-                           "is not set");
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->key == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"yoti_idv\" is on but \"yoti_idv_pem_key\" "
-                           "is not set");
+    if (conf->provider->check_conf(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -414,6 +454,21 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    /* Rekognition sessions carry no user: only the mapping binds one */
+
+    if (conf->provider == &ngx_http_yoti_idv_provider_aws
+        && conf->session_id && conf->bind_user)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"yoti_idv_provider aws_rekognition\" with "
+                           "\"yoti_idv_session_id\" needs an explicit "
+                           "\"yoti_idv_bind_user off\": a Rekognition "
+                           "session names no user, so nothing ties a session "
+                           "id from a variable to the requesting user; use "
+                           "the Redis mapping to bind sessions to users");
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_http_yoti_idv_fingerprint(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
@@ -438,6 +493,7 @@ ngx_http_yoti_idv_fingerprint(ngx_conf_t *cf,
     size_t                len;
     ngx_uint_t            i, n;
     unsigned int          md_len;
+    ngx_str_t             sdk_id;
     ngx_yoti_idv_req_t   *req;
     u_char                md[EVP_MAX_MD_SIZE];
 
@@ -445,13 +501,16 @@ ngx_http_yoti_idv_fingerprint(ngx_conf_t *cf,
     n = conf->requires ? conf->requires->nelts : 0;
 
     len = sizeof("v2\n\n\nbind=0\nsource=variable\n")
-          + conf->provider->name.len + conf->sdk_id.len;
+          + conf->provider->name.len + conf->sdk_id.len
+          + sizeof("region=\nhost=\n") + conf->aws_region.len
+          + conf->aws_host.len;
 
     for (i = 0; i < n; i++) {
         len += req[i].type_len + sizeof(" all\n")
                + sizeof(" liveness_type=") + req[i].liveness_types_len
                + sizeof(" document_type=") + req[i].document_types_len
-               + sizeof(" issuing_country=") + req[i].countries_len;
+               + sizeof(" issuing_country=") + req[i].countries_len
+               + sizeof(" min_confidence=100.000000\n");
     }
 
     len += sizeof("age=\n") + NGX_INT_T_LEN;
@@ -461,9 +520,25 @@ ngx_http_yoti_idv_fingerprint(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
+    /* the SDK id is Yoti's: an inherited one says nothing about AWS */
+
+    if (conf->provider == &ngx_http_yoti_idv_provider_aws) {
+        ngx_str_null(&sdk_id);
+
+    } else {
+        sdk_id = conf->sdk_id;
+    }
+
     p = ngx_sprintf(text, "v2\n%V\n%V\nbind=%i\nsource=%s\n",
-                    &conf->provider->name, &conf->sdk_id, conf->bind_user,
+                    &conf->provider->name, &sdk_id, conf->bind_user,
                     conf->session_id ? "variable" : "redis");
+
+    /* Yoti's text is unchanged; what else decides an AWS verdict follows */
+
+    if (conf->provider == &ngx_http_yoti_idv_provider_aws) {
+        p = ngx_sprintf(p, "region=%V\nhost=%V\n", &conf->aws_region,
+                        &conf->aws_host);
+    }
 
     /*
      * the parameters and the age are added only when set: the text, and
@@ -471,6 +546,15 @@ ngx_http_yoti_idv_fingerprint(ngx_conf_t *cf,
      */
 
     for (i = 0; i < n; i++) {
+
+        if (conf->provider == &ngx_http_yoti_idv_provider_aws) {
+            p = ngx_sprintf(p, "%*s min_confidence=%i.%06i\n",
+                            req[i].type_len, req[i].type,
+                            conf->min_confidence / 1000000,
+                            conf->min_confidence % 1000000);
+            continue;
+        }
+
         p = ngx_sprintf(p, "%*s %s", req[i].type_len, req[i].type,
                         req[i].mode == NGX_YOTI_IDV_REQ_ANY ? "any" : "all");
 
@@ -652,6 +736,7 @@ ngx_http_yoti_idv_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_yoti_idv_loc_conf_t *ylcf = conf;
 
+    long                 v;
     ngx_str_t           *value;
     ngx_uint_t           i;
     ngx_yoti_idv_req_t  *req;
@@ -724,6 +809,33 @@ ngx_http_yoti_idv_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                "invalid mode \"%V\" in \"yoti_idv_require\": "
                                "\"any\" or \"all\" expected", &value[i]);
             return NGX_CONF_ERROR;
+        }
+
+        /* aws_rekognition: LIVENESS min_confidence=90 */
+
+        if (value[i].len >= 15
+            && ngx_strncmp(value[i].data, "min_confidence=", 15) == 0)
+        {
+            if (ngx_yoti_idv_aws_parse_confidence((char *) value[i].data + 15,
+                                                  value[i].len - 15, &v)
+                != 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\" in \"yoti_idv_require\": "
+                                   "a number from 0 to 100 with at most 6 "
+                                   "decimals expected", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (ylcf->min_confidence != NGX_CONF_UNSET) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "duplicate \"min_confidence=\" in "
+                                   "\"yoti_idv_require\"");
+                return NGX_CONF_ERROR;
+            }
+
+            ylcf->min_confidence = v;
+            continue;
         }
 
         if (ngx_http_yoti_idv_require_param(cf, req, &value[i])

@@ -26,6 +26,7 @@
 typedef struct ngx_http_yoti_idv_provider_s  ngx_http_yoti_idv_provider_t;
 typedef struct ngx_http_yoti_idv_redis_token_s  ngx_http_yoti_idv_redis_token_t;
 typedef struct ngx_http_yoti_idv_zone_s  ngx_http_yoti_idv_zone_t;
+typedef struct ngx_http_yoti_idv_aws_creds_s  ngx_http_yoti_idv_aws_creds_t;
 
 
 /* yoti_idv_cache_valid, by verdict */
@@ -44,6 +45,9 @@ typedef struct {
     ngx_http_yoti_idv_redis_conf_t  *redis;     /* NULL: no Redis */
     ngx_str_t                        prefix;
     time_t                           valid[NGX_HTTP_YOTI_IDV_VALID_N];
+
+    /* every yoti_idv_aws_credentials file and profile, once */
+    ngx_array_t                     *aws_creds; /* of creds pointers */
 } ngx_http_yoti_idv_main_conf_t;
 
 
@@ -61,6 +65,13 @@ typedef struct {
     ngx_array_t                   *requires;    /* ngx_yoti_idv_req_t */
     ngx_uint_t                     require_age; /* 0: none */
 
+    /* aws_rekognition */
+    ngx_int_t                      min_confidence;  /* millionths */
+    ngx_str_t                      aws_region;
+    ngx_str_t                      aws_host;        /* as configured */
+    ngx_str_t                      aws_signed_host; /* or the default */
+    ngx_http_yoti_idv_aws_creds_t *aws_creds;
+
     /* the policy's fingerprint in cache keys, see merge_loc_conf() */
     u_char                         fingerprint[NGX_HTTP_YOTI_IDV_FP_LEN];
 
@@ -71,25 +82,50 @@ typedef struct {
 } ngx_http_yoti_idv_loc_conf_t;
 
 
-/* what the subrequest to the provider carries */
+/*
+ * what the subrequest to the provider carries: its own method, headers
+ * and body, never the client's
+ */
 
 typedef struct {
+    ngx_uint_t                     method;      /* NGX_HTTP_GET, _POST */
+    ngx_str_t                      method_name;
     ngx_str_t                      uri;
     ngx_str_t                      args;
     ngx_array_t                    headers;     /* ngx_keyval_t */
+    ngx_str_t                      body;        /* empty: none */
 } ngx_http_yoti_idv_fetch_t;
+
+
+typedef struct ngx_http_yoti_idv_answer_s  ngx_http_yoti_idv_answer_t;
 
 
 struct ngx_http_yoti_idv_provider_s {
     ngx_str_t                      name;
 
+    /* a response header the evaluation needs, e.g. an error type */
+    ngx_str_t                      error_header;
+
+    /* what a session id of this provider looks like, for the logs */
+    const char                    *session_id_syntax;
+    int                          (*valid_session_id)(const char *id,
+        size_t len);
+
     ngx_int_t                    (*create_request)(ngx_http_request_t *r,
         ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *session_id,
         ngx_http_yoti_idv_fetch_t *fetch);
 
-    void                         (*evaluate)(int status, const char *body,
-        size_t len, const ngx_yoti_idv_policy_t *policy,
-        ngx_yoti_idv_result_t *res);
+    /* both locations would send the same request about a session */
+    ngx_uint_t                   (*same_request)(
+        ngx_http_yoti_idv_loc_conf_t *one, ngx_http_yoti_idv_loc_conf_t *two);
+
+    void                         (*evaluate)(
+        ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_http_yoti_idv_answer_t *a,
+        const ngx_yoti_idv_policy_t *policy, ngx_yoti_idv_result_t *res);
+
+    /* the provider's own checks of an enabled location, at merge time */
+    char                        *(*check_conf)(ngx_conf_t *cf,
+        ngx_http_yoti_idv_loc_conf_t *conf);
 };
 
 
@@ -107,14 +143,15 @@ typedef enum {
  * session (an error_page fallback), never another session
  */
 
-typedef struct {
+struct ngx_http_yoti_idv_answer_s {
     ngx_http_request_t            *sr;          /* NULL: not asked yet */
     ngx_http_yoti_idv_loc_conf_t  *ylcf;        /* who asked, and how */
     ngx_str_t                      session_id;
     ngx_int_t                      status;
     ngx_str_t                      body;
+    ngx_str_t                      error_type;  /* provider->error_header */
     ngx_http_yoti_idv_fetch_failure_e  failure;
-} ngx_http_yoti_idv_answer_t;
+};
 
 
 typedef enum {
@@ -251,6 +288,8 @@ ngx_int_t ngx_http_yoti_idv_fetch_media(ngx_http_request_t *r,
     ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *session_id,
     ngx_str_t *media_id, ngx_http_yoti_idv_answer_t *answer);
 ngx_uint_t ngx_http_yoti_idv_is_fetch(ngx_http_request_t *r);
+ngx_int_t ngx_http_yoti_idv_add_header(ngx_http_yoti_idv_fetch_t *fetch,
+    char *key, u_char *value, size_t len);
 
 ngx_int_t ngx_http_yoti_idv_redis_lookup(ngx_http_yoti_idv_redis_conf_t *rcf,
     ngx_http_yoti_idv_redis_op_t *op);
@@ -261,6 +300,16 @@ void ngx_http_yoti_idv_redis_exit_process(ngx_cycle_t *cycle);
 
 char *ngx_http_yoti_idv_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+char *ngx_http_yoti_idv_provider(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_yoti_idv_aws_region(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_yoti_idv_aws_host(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_yoti_idv_aws_credentials(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_yoti_idv_aws_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op);
 void ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     ngx_yoti_idv_verdict_e verdict, const char *reason,
@@ -270,6 +319,7 @@ void ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_shm_op_t *op);
 
 extern ngx_module_t                        ngx_http_yoti_idv_module;
 extern const ngx_http_yoti_idv_provider_t  ngx_http_yoti_idv_provider_yoti;
+extern const ngx_http_yoti_idv_provider_t  ngx_http_yoti_idv_provider_aws;
 
 
 #endif /* _NGX_HTTP_YOTI_IDV_MODULE_H_INCLUDED_ */

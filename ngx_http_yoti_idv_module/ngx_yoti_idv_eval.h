@@ -31,7 +31,7 @@ typedef enum {
 #define NGX_YOTI_IDV_REQ_ALL      2
 
 #define NGX_YOTI_IDV_REASON_LEN   96
-#define NGX_YOTI_IDV_DETAIL_LEN   256
+#define NGX_YOTI_IDV_DETAIL_LEN   512
 #define NGX_YOTI_IDV_MEDIA_ID_LEN 65      /* 64 and the NUL */
 #define NGX_YOTI_IDV_AGE_MAX      150
 

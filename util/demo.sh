@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: nginx with the module in front of a small app, a local mock
-# of the Yoti IDV API, a private Redis holding which session belongs to
-# which user, a few users, and what nginx answers each of them.
+# of the Yoti IDV API, a local mock of AWS Rekognition Face Liveness, a
+# private Redis holding which session belongs to which user, a few users,
+# and what nginx answers each of them.
 #
 #   util/demo.sh MODULE_SO NGINX_BINARY
 #
@@ -77,6 +78,15 @@ mock_port=$(free_port)
 python3 "$top/t/mock/idv_mock.py" --port "$mock_port" \
     --public-key "$top/t/keys/test-key-public.pem" --sdk-id demo-sdk-id \
     --sessions "$work/sessions" --log "$work/logs/mock.log" &
+pids+=($!)
+
+# AWS Rekognition: a mock that verifies SigV4, and a credentials file
+aws_port=$(free_port)
+printf '[gate]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+    AKIDDEMO0000000001 demo/secret/only > "$work/aws-credentials"
+python3 "$top/t/mock/rekognition_mock.py" --port "$aws_port" \
+    --region eu-west-1 --key AKIDDEMO0000000001:demo/secret/only \
+    --log "$work/logs/rekognition.log" &
 pids+=($!)
 
 port=$(free_port)
@@ -159,6 +169,35 @@ http {
             proxy_pass http://app/app;
         }
 
+        # the same gate with AWS Rekognition Face Liveness (the local mock
+        # stands in for https://rekognition.eu-west-1.amazonaws.com/)
+        location /_rekognition/ {
+            internal;
+            proxy_pass http://127.0.0.1:$aws_port/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_read_timeout 5s;
+            subrequest_output_buffer_size 512k;
+        }
+
+        location /liveness/ {
+            yoti_idv                  on;
+            yoti_idv_provider         aws_rekognition;
+            yoti_idv_api              /_rekognition;
+            yoti_idv_aws_region       eu-west-1;
+            yoti_idv_aws_host         127.0.0.1:$aws_port;
+            yoti_idv_aws_credentials  $work/aws-credentials profile=gate;
+            yoti_idv_user_id          \$http_x_user_id;
+            yoti_idv_require          LIVENESS min_confidence=90;
+
+            add_header X-IDV-Verdict \$yoti_idv_verdict always;
+            add_header X-IDV-Reason \$yoti_idv_reason always;
+            add_header X-IDV-Cache \$yoti_idv_cache always;
+
+            proxy_set_header X-IDV-Verdict \$yoti_idv_verdict;
+            proxy_pass http://app/app;
+        }
+
         # the protected application
         location = /app {
             return 200 "welcome to the members area, \$http_x_user_id\n";
@@ -174,6 +213,7 @@ pids+=($!)
 
 wait_port "$redis_port"
 wait_port "$mock_port"
+wait_port "$aws_port"
 wait_port "$port"
 
 # what the app wrote when it created each user's session
@@ -183,6 +223,13 @@ redis-cli -p "$redis_port" SET yoti_idv:user:carol \
     7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f > /dev/null
 redis-cli -p "$redis_port" SET yoti_idv:user:dave \
     9e8d7c6b-5a4f-4e3d-a2c1-b0a9f8e7d6c5 > /dev/null
+# Rekognition sessions (CreateFaceLivenessSession), one per user
+redis-cli -p "$redis_port" SET yoti_idv:user:frank \
+    a1000000-0000-4000-8000-000000000001 > /dev/null
+redis-cli -p "$redis_port" SET yoti_idv:user:grace \
+    a1000000-0000-4000-8000-000000000002 > /dev/null
+redis-cli -p "$redis_port" SET yoti_idv:user:heidi \
+    a1000000-0000-4000-8000-000000000005 > /dev/null
 # mallory got hold of alice's session id
 redis-cli -p "$redis_port" SET yoti_idv:user:mallory "$alice_session" > /dev/null
 redis-cli -p "$redis_port" SET yoti_idv:user:henry age-adult > /dev/null
@@ -227,8 +274,20 @@ ask "9. bob again: the DENY comes from Redis, his document is not read again" \
     bob /adults/
 
 echo
+echo "/liveness/ is gated by AWS Rekognition Face Liveness (min_confidence=90),"
+echo "signed with SigV4; the mock on 127.0.0.1:$aws_port verifies every signature."
+
+ask "10. frank, SUCCEEDED with Confidence 99.5: allowed" frank /liveness/
+ask "11. frank again: his stored pass, no call to Rekognition (AWS deletes a
+   session 3 minutes after use: a pass lasts for APPROVE of
+   yoti_idv_cache_valid, 10m here)" frank /liveness/
+ask "12. grace, SUCCEEDED with Confidence 85.25, below 90: denied" grace /liveness/
+ask "13. heidi, whose liveness check is IN_PROGRESS: pending" heidi /liveness/
+
+echo
 echo "nginx's error log (info) for these requests:"
 grep -o 'yoti_idv: .*' "$work/logs/error.log" | sed 's/, client: .*//; s/^/  /'
 echo
 echo "the mock IDV API saw $(curl -s "http://127.0.0.1:$mock_port/__mock/count" | tr -d '\n') signed requests for 9 answers"
-echo "($(curl -s "http://127.0.0.1:$mock_port/__mock/count-media" | tr -d '\n') of them for document fields); stopping."
+echo "($(curl -s "http://127.0.0.1:$mock_port/__mock/count-media" | tr -d '\n') of them for document fields),"
+echo "the Rekognition mock $(curl -s "http://127.0.0.1:$aws_port/__mock/count" | tr -d '\n') signed requests for 4 answers; stopping."
