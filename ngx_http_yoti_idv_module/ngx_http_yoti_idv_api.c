@@ -16,8 +16,6 @@ static ngx_int_t ngx_http_yoti_idv_yoti_sign(ngx_http_request_t *r,
     ngx_http_yoti_idv_fetch_t *fetch);
 static ngx_int_t ngx_http_yoti_idv_subrequest(ngx_http_request_t *r,
     ngx_http_yoti_idv_fetch_t *fetch, ngx_http_yoti_idv_answer_t *answer);
-static ngx_int_t ngx_http_yoti_idv_add_header(ngx_http_yoti_idv_fetch_t *fetch,
-    char *key, u_char *value, size_t len);
 static ngx_uint_t ngx_http_yoti_idv_yoti_same_request(
     ngx_http_yoti_idv_loc_conf_t *one, ngx_http_yoti_idv_loc_conf_t *two);
 static void ngx_http_yoti_idv_yoti_evaluate(ngx_http_yoti_idv_loc_conf_t *ylcf,
