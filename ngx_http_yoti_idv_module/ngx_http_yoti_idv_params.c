@@ -114,10 +114,20 @@ ngx_http_yoti_idv_parse_address(ngx_pool_t *pool, ngx_str_t *value,
         return NGX_HTTP_YOTI_IDV_PARAM_URL;
     }
 
-    if (value->len >= 5 && ngx_strncmp(value->data, "unix:", 5) == 0) {
+    /* "UNIX:" too, as nginx takes it (ngx_parse_url() would not) */
 
+    if (value->len >= 5
+        && ngx_strncasecmp(value->data, (u_char *) "unix:", 5) == 0)
+    {
         if (value->len == 5) {
             return NGX_HTTP_YOTI_IDV_PARAM_NO_PATH;
+        }
+
+        /* hiredis would cut a longer path silently */
+
+        if (value->len - 5 >= sizeof(((struct sockaddr_un *) 0)->sun_path)) {
+            *err = "too long path";
+            return NGX_HTTP_YOTI_IDV_PARAM_URL;
         }
 
         rcf->host.len = value->len - 5;

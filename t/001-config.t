@@ -531,3 +531,13 @@ X-User-Id: alice
 X-Session-Id: verified-alice
 --- response_body
 app: ALLOW verified-alice MISS
+
+
+
+=== TEST 46: yoti_idv_redis: a unix socket path longer than a socket takes
+--- http_config eval
+"    yoti_idv_redis unix:/" . ("x" x 120) . ";\n"
+--- config
+--- must_die
+--- error_log
+too long path in "yoti_idv_redis" "unix:/xxxxxxxx

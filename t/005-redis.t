@@ -976,3 +976,17 @@ X-User-Id: alice
 --- response_headers
 X-IDV-Reason: check:LIVENESS:REJECT
 X-IDV-Cache: HIT
+
+
+
+=== TEST 51: a unix socket, prefix in capitals
+--- http_config eval
+$YotiIdvTest::HttpConfig
+. "    yoti_idv_redis UNIX:$ENV{TEST_NGINX_REDIS_SOCKET};\n"
+--- init
+YotiIdvRedis::flush();
+YotiIdvRedis::cmd('SET', 'yoti_idv:user:alice', 'verified-alice');
+--- more_headers
+X-User-Id: alice
+--- response_body
+app: ALLOW verified-alice MISS
