@@ -523,7 +523,7 @@ ngx_http_yoti_idv_fingerprint(ngx_conf_t *cf,
     /* the SDK id is Yoti's: an inherited one says nothing about AWS */
 
     if (conf->provider == &ngx_http_yoti_idv_provider_aws) {
-        ngx_str_null(&sdk_id);
+        ngx_str_set(&sdk_id, "");
 
     } else {
         sdk_id = conf->sdk_id;
