@@ -243,6 +243,7 @@ ngx_http_yoti_idv_bind(ngx_http_yoti_idv_ctx_t *ctx,
 
     ngx_str_null(&ctx->cache_key);
     ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_NONE;
+    ctx->layer = NGX_HTTP_YOTI_IDV_LAYER_NONE;
 
     ctx->evaluated = 0;
 
@@ -507,6 +508,7 @@ ngx_http_yoti_idv_zone_waited(ngx_http_request_t *r,
     /* with the mapping, the zone's entry names the session */
     ctx->session_id = op->session_id;
     ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_HIT;
+    ctx->layer = NGX_HTTP_YOTI_IDV_LAYER_ZONE;
 }
 
 
@@ -615,6 +617,8 @@ ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
     ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
 
     op = &ctx->redis;
+
+    ctx->layer = NGX_HTTP_YOTI_IDV_LAYER_REDIS;
 
     if (op->error) {
         ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR, op->error);
@@ -747,6 +751,7 @@ ngx_http_yoti_idv_evaluate(ngx_http_yoti_idv_ctx_t *ctx)
     ylcf = ctx->ylcf;
 
     ctx->evaluated = 1;
+    ctx->layer = NGX_HTTP_YOTI_IDV_LAYER_PROVIDER;
 
     if (ngx_http_yoti_idv_failed(ctx, a, "provider",
                                  "the provider's response",
@@ -911,8 +916,11 @@ ngx_http_yoti_idv_finish(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
     res = &ctx->result;
     ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
 
+    /* what a fetch got before an invalidation came is not shared */
+
     if (ymcf->redis && ctx->cache == NGX_HTTP_YOTI_IDV_CACHE_MISS
-        && ctx->evaluated)
+        && ctx->evaluated
+        && !(ctx->zone.owner && ngx_http_yoti_idv_shm_invalidated(&ctx->zone)))
     {
         ngx_http_yoti_idv_redis_put(r, ymcf, ctx);
     }
@@ -1004,6 +1012,15 @@ ngx_http_yoti_idv_redis_put(ngx_http_request_t *r,
     ngx_http_yoti_idv_redis_store(ymcf->redis, r->connection->log,
                                   &ctx->redis.keys[ctx->redis.nkeys - 1],
                                   &value, valid);
+
+    /* where an invalidation of the session or the user finds it */
+
+    ngx_http_yoti_idv_notify_index(ymcf, r->connection->log,
+                                   &ctx->redis.keys[ctx->redis.nkeys - 1],
+                                   &ctx->session_id,
+                                   (ctx->ylcf->session_id == NULL
+                                    || ctx->ylcf->bind_user)
+                                   ? &ctx->user_id : NULL);
 }
 
 

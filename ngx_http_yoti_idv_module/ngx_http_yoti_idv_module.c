@@ -182,6 +182,13 @@ static ngx_command_t  ngx_http_yoti_idv_commands[] = {
       0,
       NULL },
 
+    { ngx_string("yoti_idv_notifications"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_yoti_idv_notifications,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -272,13 +279,18 @@ ngx_http_yoti_idv_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_yoti_idv_init_process(ngx_cycle_t *cycle)
 {
-    return ngx_http_yoti_idv_aws_init_process(cycle);
+    if (ngx_http_yoti_idv_aws_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_yoti_idv_notify_init_process(cycle);
 }
 
 
 static void
 ngx_http_yoti_idv_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_yoti_idv_notify_exit_process(cycle);
     ngx_http_yoti_idv_redis_exit_process(cycle);
 }
 
@@ -320,6 +332,14 @@ ngx_http_yoti_idv_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_ALLOW], 600);
     ngx_conf_init_value(ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_DENY], 60);
     ngx_conf_init_value(ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_PENDING], 15);
+
+    if (ymcf->notifications && ymcf->redis == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"yoti_idv_notifications\" requires "
+                           "\"yoti_idv_redis\": the nodes learn of a "
+                           "notification through it");
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -395,6 +415,11 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->provider == NULL) {
         conf->provider = prev->provider ? prev->provider
                                         : &ngx_http_yoti_idv_provider_yoti;
+    }
+
+    /* Yoti is not a user: its notifications pass the gate of the server */
+    if (conf->notify) {
+        conf->enable = 0;
     }
 
     if (!conf->enable) {

@@ -27,6 +27,8 @@ typedef struct ngx_http_yoti_idv_provider_s  ngx_http_yoti_idv_provider_t;
 typedef struct ngx_http_yoti_idv_redis_token_s  ngx_http_yoti_idv_redis_token_t;
 typedef struct ngx_http_yoti_idv_zone_s  ngx_http_yoti_idv_zone_t;
 typedef struct ngx_http_yoti_idv_aws_creds_s  ngx_http_yoti_idv_aws_creds_t;
+typedef struct ngx_http_yoti_idv_notify_conf_s
+    ngx_http_yoti_idv_notify_conf_t;
 
 
 /* yoti_idv_cache_valid, by verdict */
@@ -48,6 +50,8 @@ typedef struct {
 
     /* every yoti_idv_aws_credentials file and profile, once */
     ngx_array_t                     *aws_creds; /* of creds pointers */
+
+    ngx_flag_t                       notifications; /* a location has it */
 } ngx_http_yoti_idv_main_conf_t;
 
 
@@ -79,6 +83,8 @@ typedef struct {
     ngx_uint_t                     error_status;
 
     const ngx_http_yoti_idv_provider_t  *provider;
+
+    ngx_http_yoti_idv_notify_conf_t     *notify;   /* NULL: not here */
 } ngx_http_yoti_idv_loc_conf_t;
 
 
@@ -154,6 +160,15 @@ struct ngx_http_yoti_idv_answer_s {
 };
 
 
+/* $yoti_idv_layer: who gave the verdict */
+typedef enum {
+    NGX_HTTP_YOTI_IDV_LAYER_NONE = 0,
+    NGX_HTTP_YOTI_IDV_LAYER_ZONE,
+    NGX_HTTP_YOTI_IDV_LAYER_REDIS,
+    NGX_HTTP_YOTI_IDV_LAYER_PROVIDER
+} ngx_http_yoti_idv_layer_e;
+
+
 typedef enum {
     NGX_HTTP_YOTI_IDV_CACHE_NONE = 0,
     NGX_HTTP_YOTI_IDV_CACHE_BYPASS,
@@ -190,6 +205,7 @@ typedef struct {
     ngx_event_t                    timer;
     ngx_msec_t                     since;
     ngx_msec_t                     poll;
+    ngx_atomic_uint_t              generation;  /* the zone's, at the miss */
     unsigned                       owner:1;     /* fetching for the burst */
 } ngx_http_yoti_idv_shm_op_t;
 
@@ -255,6 +271,7 @@ typedef struct {
     /* "<fingerprint>:user:<user id>" or "<fingerprint>:session:<id>" */
     ngx_str_t                      cache_key;
     ngx_http_yoti_idv_cache_e      cache;
+    ngx_http_yoti_idv_layer_e      layer;
 
     ngx_http_yoti_idv_shm_op_t     zone;
     ngx_http_yoti_idv_redis_op_t   redis;
@@ -297,6 +314,11 @@ void ngx_http_yoti_idv_redis_cancel(ngx_http_yoti_idv_redis_op_t *op);
 void ngx_http_yoti_idv_redis_store(ngx_http_yoti_idv_redis_conf_t *rcf,
     ngx_log_t *log, ngx_str_t *key, ngx_str_t *value, time_t ttl);
 void ngx_http_yoti_idv_redis_exit_process(ngx_cycle_t *cycle);
+void ngx_http_yoti_idv_redis_send(ngx_http_yoti_idv_redis_conf_t *rcf,
+    ngx_log_t *log, int argc, const char **argv, const size_t *len);
+ngx_int_t ngx_http_yoti_idv_redis_command(ngx_http_yoti_idv_redis_conf_t *rcf,
+    ngx_http_yoti_idv_redis_op_t *op, int argc, const char **argv,
+    const size_t *len);
 
 char *ngx_http_yoti_idv_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -315,6 +337,23 @@ void ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     ngx_yoti_idv_verdict_e verdict, const char *reason,
     ngx_str_t *session_id, time_t valid);
 void ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_shm_op_t *op);
+
+/* what an invalidation names: a session id or a user (tracking) id */
+#define NGX_HTTP_YOTI_IDV_BY_SESSION      1
+#define NGX_HTTP_YOTI_IDV_BY_USER         2
+
+ngx_uint_t ngx_http_yoti_idv_shm_invalidate(ngx_shm_zone_t *shm_zone,
+    ngx_uint_t by, ngx_str_t *id);
+void ngx_http_yoti_idv_shm_flush(ngx_shm_zone_t *shm_zone);
+ngx_uint_t ngx_http_yoti_idv_shm_invalidated(ngx_http_yoti_idv_shm_op_t *op);
+
+char *ngx_http_yoti_idv_notifications(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_yoti_idv_notify_index(ngx_http_yoti_idv_main_conf_t *ymcf,
+    ngx_log_t *log, ngx_str_t *verdict_key, ngx_str_t *session_id,
+    ngx_str_t *user_id);
+ngx_int_t ngx_http_yoti_idv_notify_init_process(ngx_cycle_t *cycle);
+void ngx_http_yoti_idv_notify_exit_process(ngx_cycle_t *cycle);
 
 
 extern ngx_module_t                        ngx_http_yoti_idv_module;

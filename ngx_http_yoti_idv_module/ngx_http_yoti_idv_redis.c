@@ -70,6 +70,8 @@ static void ngx_http_yoti_idv_redis_lookup_reply(redisAsyncContext *ac,
 static void ngx_http_yoti_idv_redis_store_reply(redisAsyncContext *ac,
     void *reply, void *privdata);
 static void ngx_http_yoti_idv_redis_timeout(ngx_event_t *ev);
+static void ngx_http_yoti_idv_redis_command_reply(redisAsyncContext *ac,
+    void *reply, void *privdata);
 static ngx_int_t ngx_http_yoti_idv_redis_copy(ngx_http_yoti_idv_redis_op_t *op,
     ngx_yoti_idv_value_t *values);
 
@@ -751,4 +753,126 @@ ngx_http_yoti_idv_redis_exit_process(ngx_cycle_t *cycle)
         ngx_http_yoti_idv_redis.error = "redis:closed";
         redisAsyncFree(ngx_http_yoti_idv_redis.ac);
     }
+}
+
+
+/*
+ * For the invalidations (ngx_http_yoti_idv_notify.c): any command on the
+ * same connection, with the same rules as the lookup and the store.
+ */
+
+/* not waited for, only once the connection is ready (see redis_store()) */
+
+void
+ngx_http_yoti_idv_redis_send(ngx_http_yoti_idv_redis_conf_t *rcf,
+    ngx_log_t *log, int argc, const char **argv, const size_t *len)
+{
+    const char         *err;
+    redisAsyncContext  *ac;
+
+    ac = ngx_http_yoti_idv_redis_get(log, rcf, &err);
+
+    if (ac == NULL || !ngx_http_yoti_idv_redis.ready) {
+        return;
+    }
+
+    (void) redisAsyncCommandArgv(ac, ngx_http_yoti_idv_redis_store_reply,
+                                 NULL, argc, argv, len);
+}
+
+
+/*
+ * waited for: NGX_AGAIN, op->done() will be called once, with op->error
+ * NULL when Redis answered anything but an error; NGX_OK: Redis is not
+ * usable now, op->error says why; NGX_ERROR: no memory
+ */
+
+ngx_int_t
+ngx_http_yoti_idv_redis_command(ngx_http_yoti_idv_redis_conf_t *rcf,
+    ngx_http_yoti_idv_redis_op_t *op, int argc, const char **argv,
+    const size_t *len)
+{
+    const char                       *err;
+    redisAsyncContext                *ac;
+    ngx_http_yoti_idv_redis_token_t  *token;
+
+    op->error = NULL;
+
+    ac = ngx_http_yoti_idv_redis_get(op->log, rcf, &err);
+
+    if (ac == NULL) {
+        op->error = err;
+        return NGX_OK;
+    }
+
+    token = ngx_alloc(sizeof(ngx_http_yoti_idv_redis_token_t), op->log);
+    if (token == NULL) {
+        return NGX_ERROR;
+    }
+
+    token->op = op;
+
+    if (redisAsyncCommandArgv(ac, ngx_http_yoti_idv_redis_command_reply,
+                              token, argc, argv, len)
+        != REDIS_OK)
+    {
+        ngx_free(token);
+        op->error = ngx_http_yoti_idv_redis.error
+                    ? ngx_http_yoti_idv_redis.error : "redis:closed";
+        return NGX_OK;
+    }
+
+    op->token = token;
+
+    op->timer.handler = ngx_http_yoti_idv_redis_timeout;
+    op->timer.data = op;
+    op->timer.log = op->log;
+
+    ngx_add_timer(&op->timer, rcf->timeout);
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_yoti_idv_redis_command_reply(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    ngx_http_yoti_idv_redis_token_t *token = privdata;
+
+    redisReply                    *rep = reply;
+    ngx_http_yoti_idv_redis_op_t  *op;
+
+    op = token->op;
+    ngx_free(token);
+
+    if (op == NULL) {
+        return;
+    }
+
+    op->token = NULL;
+
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
+    }
+
+    if (rep == NULL) {
+        op->error = ngx_http_yoti_idv_redis.error
+                    ? ngx_http_yoti_idv_redis.error : "redis:closed";
+
+    } else if (ngx_http_yoti_idv_redis.setup_failed) {
+        op->error = ngx_http_yoti_idv_redis.error;
+
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, op->log, 0,
+                      "yoti_idv: redis answered \"%*s\"",
+                      ngx_min(rep->len, 128), rep->str);
+        op->error = "redis:error";
+
+    } else {
+        ngx_http_yoti_idv_redis.backoff = 0;
+        ngx_http_yoti_idv_redis.error = NULL;
+    }
+
+    op->done(op->data);
 }

@@ -28,6 +28,15 @@ typedef struct {
     ngx_rbtree_t                   rbtree;
     ngx_rbtree_node_t              sentinel;
     ngx_queue_t                    queue;
+
+    /* the entries of a session and of a user, see shm_invalidate() */
+    ngx_rbtree_t                   sidx;
+    ngx_rbtree_node_t              sidx_sentinel;
+    ngx_rbtree_t                   uidx;
+    ngx_rbtree_node_t              uidx_sentinel;
+
+    /* one more at every invalidation: a fetch that saw one is not kept */
+    ngx_atomic_uint_t              generation;
 } ngx_http_yoti_idv_shm_sh_t;
 
 
@@ -47,12 +56,15 @@ typedef struct {
     u_char                         verdict;     /* ngx_yoti_idv_verdict_e */
     u_char                         fetching;
     u_char                         sid_len;
+    u_char                         indexed;     /* BY_SESSION | BY_USER */
     u_short                        key_len;
     u_short                        reason_len;
     ngx_queue_t                    queue;
     ngx_msec_t                     expire;      /* the verdict's end */
     ngx_msec_t                     lock;        /* the fetch's deadline */
     ngx_msec_t                     updated;
+    ngx_rbtree_node_t              sidx;        /* key: crc32 of the sid */
+    ngx_rbtree_node_t              uidx;        /* key: crc32 of the user */
     u_char                         sid[NGX_HTTP_YOTI_IDV_SHM_SID_LEN];
     u_char                         reason[NGX_YOTI_IDV_REASON_LEN];
     u_char                         key[1];
@@ -74,6 +86,13 @@ static ngx_int_t ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_shm_op_t *op,
 static ngx_int_t ngx_http_yoti_idv_shm_copy(ngx_http_yoti_idv_shm_op_t *op,
     ngx_http_yoti_idv_shm_node_t *yn);
 static void ngx_http_yoti_idv_shm_poll(ngx_event_t *ev);
+static void ngx_http_yoti_idv_shm_index(ngx_http_yoti_idv_zone_t *zone,
+    ngx_http_yoti_idv_shm_node_t *yn);
+static void ngx_http_yoti_idv_shm_delete(ngx_http_yoti_idv_zone_t *zone,
+    ngx_http_yoti_idv_shm_node_t *yn);
+static ngx_uint_t ngx_http_yoti_idv_shm_collect(ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel, ngx_uint_t by, uint32_t hash, ngx_str_t *id,
+    ngx_http_yoti_idv_shm_node_t **found, ngx_uint_t n);
 
 
 char *
@@ -188,6 +207,11 @@ ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_http_yoti_idv_shm_insert_value);
 
     ngx_queue_init(&zone->sh->queue);
+
+    ngx_rbtree_init(&zone->sh->sidx, &zone->sh->sidx_sentinel,
+                    ngx_rbtree_insert_value);
+    ngx_rbtree_init(&zone->sh->uidx, &zone->sh->uidx_sentinel,
+                    ngx_rbtree_insert_value);
 
     len = sizeof(" in yoti_idv_cache_zone \"\"") + shm_zone->shm.name.len;
 
@@ -316,6 +340,17 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
 
     yn->fetching = 1;
     yn->lock = now + zone->wait;
+
+    if (yn->sid_len == 0 && op->session_id.len
+        && op->session_id.len <= NGX_HTTP_YOTI_IDV_SHM_SID_LEN)
+    {
+        /* the session is known before the fetch: invalidations find it */
+        ngx_memcpy(yn->sid, op->session_id.data, op->session_id.len);
+        yn->sid_len = (u_char) op->session_id.len;
+        ngx_http_yoti_idv_shm_index(zone, yn);
+    }
+
+    op->generation = zone->sh->generation;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -464,6 +499,24 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
 
     yn = ngx_http_yoti_idv_shm_find(zone, &op->key, op->hash);
 
+    if (zone->sh->generation != op->generation
+        && (yn == NULL || !(yn->indexed & NGX_HTTP_YOTI_IDV_BY_SESSION)))
+    {
+        /*
+         * an invalidation came while this fetch ran, and took the entry
+         * or could not tell whether it was meant: what the fetch got may
+         * predate it
+         */
+
+        if (yn && yn->fetching) {
+            yn->fetching = 0;
+            yn->lock = now;
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
     if (yn == NULL) {
         yn = ngx_http_yoti_idv_shm_add(zone, &op->key, op->hash);
 
@@ -486,6 +539,8 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     yn->fetching = 0;
     yn->updated = now;
     yn->expire = now + (ngx_msec_t) valid * 1000;
+
+    ngx_http_yoti_idv_shm_index(zone, yn);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 }
@@ -609,6 +664,7 @@ ngx_http_yoti_idv_shm_add(ngx_http_yoti_idv_zone_t *zone, ngx_str_t *key,
     yn->verdict = NGX_YOTI_IDV_ERROR;
     yn->fetching = 0;
     yn->sid_len = 0;
+    yn->indexed = 0;
     yn->reason_len = 0;
     yn->key_len = (u_short) key->len;
     yn->expire = ngx_current_msec;
@@ -619,6 +675,8 @@ ngx_http_yoti_idv_shm_add(ngx_http_yoti_idv_zone_t *zone, ngx_str_t *key,
 
     ngx_rbtree_insert(&zone->sh->rbtree, node);
     ngx_queue_insert_head(&zone->sh->queue, &yn->queue);
+
+    ngx_http_yoti_idv_shm_index(zone, yn);
 
     return yn;
 }
@@ -635,7 +693,6 @@ ngx_http_yoti_idv_shm_expire(ngx_http_yoti_idv_zone_t *zone, ngx_uint_t force)
     ngx_uint_t                     n;
     ngx_msec_t                     now;
     ngx_queue_t                   *q;
-    ngx_rbtree_node_t             *node;
     ngx_http_yoti_idv_shm_node_t  *yn;
 
     now = ngx_current_msec;
@@ -666,17 +723,229 @@ ngx_http_yoti_idv_shm_expire(ngx_http_yoti_idv_zone_t *zone, ngx_uint_t force)
             return;
         }
 
-        ngx_queue_remove(q);
-
-        node = (ngx_rbtree_node_t *)
-                   ((u_char *) yn - offsetof(ngx_rbtree_node_t, color));
-
-        ngx_rbtree_delete(&zone->sh->rbtree, node);
-
-        ngx_slab_free_locked(zone->shpool, node);
+        ngx_http_yoti_idv_shm_delete(zone, yn);
 
         if (force) {
             return;
         }
     }
+}
+
+
+/*
+ * Invalidation (yoti_idv_notifications, the events stream): the entries
+ * of a session or a user are found through two more rbtrees, keyed by the
+ * crc32 of the session id and of the user id, so that dropping them costs
+ * a lookup, not a scan.  Only the helpers below and shm_delete() know
+ * about them.
+ */
+
+/* with the zone locked: into the indexes what the entry is known for */
+
+static void
+ngx_http_yoti_idv_shm_index(ngx_http_yoti_idv_zone_t *zone,
+    ngx_http_yoti_idv_shm_node_t *yn)
+{
+    u_char  *p;
+    size_t   len;
+
+    p = yn->key + NGX_HTTP_YOTI_IDV_FP_LEN;
+    len = yn->key_len - ngx_min(yn->key_len, NGX_HTTP_YOTI_IDV_FP_LEN);
+
+    if (!(yn->indexed & NGX_HTTP_YOTI_IDV_BY_USER)
+        && len > sizeof(":user:") - 1
+        && ngx_strncmp(p, ":user:", sizeof(":user:") - 1) == 0)
+    {
+        p += sizeof(":user:") - 1;
+        len -= sizeof(":user:") - 1;
+
+        yn->uidx.key = ngx_crc32_long(p, len);
+        ngx_rbtree_insert(&zone->sh->uidx, &yn->uidx);
+        yn->indexed |= NGX_HTTP_YOTI_IDV_BY_USER;
+    }
+
+    if (!(yn->indexed & NGX_HTTP_YOTI_IDV_BY_SESSION)) {
+
+        if (yn->sid_len == 0
+            && len > sizeof(":session:") - 1
+            && len - (sizeof(":session:") - 1)
+               <= NGX_HTTP_YOTI_IDV_SHM_SID_LEN
+            && ngx_strncmp(p, ":session:", sizeof(":session:") - 1) == 0)
+        {
+            /* an unbound policy: the key names the session */
+            len -= sizeof(":session:") - 1;
+            ngx_memcpy(yn->sid, p + sizeof(":session:") - 1, len);
+            yn->sid_len = (u_char) len;
+        }
+
+        if (yn->sid_len) {
+            yn->sidx.key = ngx_crc32_long(yn->sid, yn->sid_len);
+            ngx_rbtree_insert(&zone->sh->sidx, &yn->sidx);
+            yn->indexed |= NGX_HTTP_YOTI_IDV_BY_SESSION;
+        }
+    }
+}
+
+
+/* with the zone locked: the entry leaves the tree, the queue, the indexes */
+
+static void
+ngx_http_yoti_idv_shm_delete(ngx_http_yoti_idv_zone_t *zone,
+    ngx_http_yoti_idv_shm_node_t *yn)
+{
+    ngx_rbtree_node_t  *node;
+
+    if (yn->indexed & NGX_HTTP_YOTI_IDV_BY_SESSION) {
+        ngx_rbtree_delete(&zone->sh->sidx, &yn->sidx);
+    }
+
+    if (yn->indexed & NGX_HTTP_YOTI_IDV_BY_USER) {
+        ngx_rbtree_delete(&zone->sh->uidx, &yn->uidx);
+    }
+
+    ngx_queue_remove(&yn->queue);
+
+    node = (ngx_rbtree_node_t *)
+               ((u_char *) yn - offsetof(ngx_rbtree_node_t, color));
+
+    ngx_rbtree_delete(&zone->sh->rbtree, node);
+
+    ngx_slab_free_locked(zone->shpool, node);
+}
+
+
+/* with the zone locked: up to n entries of the id, into found[] */
+
+static ngx_uint_t
+ngx_http_yoti_idv_shm_collect(ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel, ngx_uint_t by, uint32_t hash, ngx_str_t *id,
+    ngx_http_yoti_idv_shm_node_t **found, ngx_uint_t n)
+{
+    u_char                        *p;
+    size_t                         len;
+    ngx_uint_t                     k;
+    ngx_http_yoti_idv_shm_node_t  *yn;
+
+    k = 0;
+
+    while (node != sentinel && k < n) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        /* equal keys may sit on either side after rotations */
+
+        if (by == NGX_HTTP_YOTI_IDV_BY_SESSION) {
+            yn = (ngx_http_yoti_idv_shm_node_t *)
+                     ((u_char *) node
+                      - offsetof(ngx_http_yoti_idv_shm_node_t, sidx));
+            p = yn->sid;
+            len = yn->sid_len;
+
+        } else {
+            yn = (ngx_http_yoti_idv_shm_node_t *)
+                     ((u_char *) node
+                      - offsetof(ngx_http_yoti_idv_shm_node_t, uidx));
+            p = yn->key + NGX_HTTP_YOTI_IDV_FP_LEN + sizeof(":user:") - 1;
+            len = yn->key_len - NGX_HTTP_YOTI_IDV_FP_LEN
+                  - (sizeof(":user:") - 1);
+        }
+
+        if (len == id->len && ngx_memcmp(p, id->data, len) == 0) {
+            found[k++] = yn;
+        }
+
+        k += ngx_http_yoti_idv_shm_collect(node->left, sentinel, by, hash,
+                                           id, found + k, n - k);
+        node = node->right;
+    }
+
+    return k;
+}
+
+
+/*
+ * every entry, of any policy, for the session id or the user tracking id;
+ * a fetch in progress for it is not kept when it ends, see shm_store()
+ */
+
+ngx_uint_t
+ngx_http_yoti_idv_shm_invalidate(ngx_shm_zone_t *shm_zone, ngx_uint_t by,
+    ngx_str_t *id)
+{
+    uint32_t                       hash;
+    ngx_uint_t                     i, n, total;
+    ngx_rbtree_t                  *tree;
+    ngx_http_yoti_idv_zone_t      *zone;
+    ngx_http_yoti_idv_shm_node_t  *found[64];
+
+    zone = shm_zone->data;
+
+    hash = ngx_crc32_long(id->data, id->len);
+
+    total = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    zone->sh->generation++;
+
+    tree = (by == NGX_HTTP_YOTI_IDV_BY_SESSION) ? &zone->sh->sidx
+                                                : &zone->sh->uidx;
+
+    do {
+        n = ngx_http_yoti_idv_shm_collect(tree->root, tree->sentinel, by,
+                                          hash, id, found, 64);
+
+        for (i = 0; i < n; i++) {
+            ngx_http_yoti_idv_shm_delete(zone, found[i]);
+        }
+
+        total += n;
+
+    } while (n == 64);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return total;
+}
+
+
+/* a gap in the invalidations that cannot be covered: nothing stays */
+
+void
+ngx_http_yoti_idv_shm_flush(ngx_shm_zone_t *shm_zone)
+{
+    ngx_queue_t                   *q;
+    ngx_http_yoti_idv_zone_t      *zone;
+    ngx_http_yoti_idv_shm_node_t  *yn;
+
+    zone = shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    zone->sh->generation++;
+
+    while (!ngx_queue_empty(&zone->sh->queue)) {
+        q = ngx_queue_last(&zone->sh->queue);
+        yn = ngx_queue_data(q, ngx_http_yoti_idv_shm_node_t, queue);
+        ngx_http_yoti_idv_shm_delete(zone, yn);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/* an invalidation came since this request took the fetch */
+
+ngx_uint_t
+ngx_http_yoti_idv_shm_invalidated(ngx_http_yoti_idv_shm_op_t *op)
+{
+    return op->owner && op->zone->sh->generation != op->generation;
 }

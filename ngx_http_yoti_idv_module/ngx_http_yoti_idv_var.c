@@ -15,6 +15,7 @@ static ngx_int_t ngx_http_yoti_idv_variable(ngx_http_request_t *r,
 #define NGX_HTTP_YOTI_IDV_VAR_REASON      1
 #define NGX_HTTP_YOTI_IDV_VAR_SESSION_ID  2
 #define NGX_HTTP_YOTI_IDV_VAR_CACHE       3
+#define NGX_HTTP_YOTI_IDV_VAR_LAYER       4
 
 
 static ngx_http_variable_t  ngx_http_yoti_idv_vars[] = {
@@ -30,6 +31,9 @@ static ngx_http_variable_t  ngx_http_yoti_idv_vars[] = {
 
     { ngx_string("yoti_idv_cache"), NULL, ngx_http_yoti_idv_variable,
       NGX_HTTP_YOTI_IDV_VAR_CACHE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("yoti_idv_layer"), NULL, ngx_http_yoti_idv_variable,
+      NGX_HTTP_YOTI_IDV_VAR_LAYER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -62,6 +66,8 @@ ngx_http_yoti_idv_variable(ngx_http_request_t *r,
     ngx_http_yoti_idv_ctx_t  *ctx;
 
     static const char        *cache[] = { NULL, "BYPASS", "MISS", "HIT" };
+    static const char        *layer[] = { NULL, "zone", "redis",
+                                          "provider" };
 
     ctx = ngx_http_yoti_idv_get_ctx(r);
 
@@ -92,6 +98,17 @@ ngx_http_yoti_idv_variable(ngx_http_request_t *r,
 
         v->data = (u_char *) cache[ctx->cache];
         v->len = ngx_strlen(cache[ctx->cache]);
+        break;
+
+    case NGX_HTTP_YOTI_IDV_VAR_LAYER:
+
+        if (layer[ctx->layer] == NULL) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        v->data = (u_char *) layer[ctx->layer];
+        v->len = ngx_strlen(layer[ctx->layer]);
         break;
 
     default: /* NGX_HTTP_YOTI_IDV_VAR_SESSION_ID */
