@@ -53,6 +53,14 @@ ngx_yoti_idv_notify_parse(const char *body, size_t len,
 
     memset(n, 0, sizeof(ngx_yoti_idv_notify_t));
 
+    /* cJSON's strings end at an escaped NUL: "a\u0000b" would read "a" */
+
+    for (l = 0; l + 6 <= len; l++) {
+        if (body[l] == '\\' && memcmp(body + l + 1, "u0000", 5) == 0) {
+            return NGX_YOTI_IDV_NOTIFY_NOT_JSON;
+        }
+    }
+
     root = cJSON_ParseWithLength(body, len);
 
     if (root == NULL || !cJSON_IsObject(root)) {
