@@ -284,10 +284,166 @@ ask "11. frank again: his stored pass, no call to Rekognition (AWS deletes a
 ask "12. grace, SUCCEEDED with Confidence 85.25, below 90: denied" grace /liveness/
 ask "13. heidi, whose liveness check is IN_PROGRESS: pending" heidi /liveness/
 
+# what the first nginx cost the mock, before the nodes below ask it too
+idv_count=$(curl -s "http://127.0.0.1:$mock_port/__mock/count" | tr -d '\n')
+media_count=$(curl -s "http://127.0.0.1:$mock_port/__mock/count-media" | tr -d '\n')
+
+# ---- push, not wait: two more nodes, each with its zone, and Yoti's
+# notifications (docs/directives.md#yoti_idv_notifications)
+
+token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+printf '%s\n' "$token" > "$work/notification-token"
+
+node_conf() {
+    local name=$1 node_port=$2
+    mkdir -p "$work/$name/logs" "$work/$name/tmp"
+    cat > "$work/$name/nginx.conf" <<EOF
+load_module $module;
+
+daemon off;
+master_process on;
+worker_processes 2;
+error_log $work/$name/logs/error.log info;
+pid $work/$name/logs/nginx.pid;
+
+events {
+    worker_connections 64;
+}
+
+http {
+    access_log off;
+
+    client_body_temp_path $work/$name/tmp;
+    proxy_temp_path $work/$name/tmp;
+
+    yoti_idv_sdk_id   demo-sdk-id;
+    yoti_idv_pem_key  $top/t/keys/test-key-pkcs1.pem;
+    yoti_idv_api      /_yoti_idv;
+
+    yoti_idv_redis        127.0.0.1:$redis_port connect_timeout=200ms timeout=500ms;
+    yoti_idv_cache_zone   yoti_idv:1m ttl=10m;
+    yoti_idv_cache_valid  APPROVE 10m;
+    yoti_idv_cache_valid  PENDING 10m;
+
+    server {
+        listen 127.0.0.1:$node_port;
+
+        location /_yoti_idv/ {
+            internal;
+            proxy_pass http://127.0.0.1:$mock_port/idverify/v1/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_read_timeout 5s;
+            subrequest_output_buffer_size 64k;
+        }
+
+        # Yoti posts here (over HTTPS in production: docs/operations.md)
+        location = /yoti/notifications {
+            yoti_idv_notifications  $work/notification-token auth=bearer;
+        }
+
+        location /members/ {
+            yoti_idv             on;
+            yoti_idv_user_id     \$http_x_user_id;
+            yoti_idv_require     LIVENESS;
+            yoti_idv_require     FACE_COMPARISON;
+
+            add_header X-IDV-Verdict \$yoti_idv_verdict always;
+            add_header X-IDV-Reason \$yoti_idv_reason always;
+            add_header X-IDV-Layer \$yoti_idv_layer always;
+
+            proxy_set_header X-IDV-Verdict \$yoti_idv_verdict;
+            proxy_pass http://127.0.0.1:$node_port/app;
+        }
+
+        location = /app {
+            return 200 "welcome to the members area, \$http_x_user_id\n";
+        }
+    }
+}
+EOF
+    "$nginx" -p "$work/$name" -c "$work/$name/nginx.conf" -t -q
+    "$nginx" -p "$work/$name" -c "$work/$name/nginx.conf" &
+    pids+=($!)
+    wait_port "$node_port"
+}
+
+port_a=$(free_port)
+node_conf node-a "$port_a"
+port_b=$(free_port)
+node_conf node-b "$port_b"
+sleep 0.3   # their events connections to Redis
+
+on() {
+    local node=$1 user=$2 p out status verdict reason layer
+    [ "$node" = A ] && p=$port_a || p=$port_b
+    out=$(curl -s -i -H "X-User-Id: $user" "http://127.0.0.1:$p/members/")
+    status=$(printf '%s\n' "$out" | sed -n '1s/^HTTP\/[0-9.]* \([0-9]*\).*/\1/p')
+    verdict=$(printf '%s\n' "$out" | tr -d '\r' | sed -n 's/^X-IDV-Verdict: //p')
+    reason=$(printf '%s\n' "$out" | tr -d '\r' | sed -n 's/^X-IDV-Reason: //p')
+    layer=$(printf '%s\n' "$out" | tr -d '\r' | sed -n 's/^X-IDV-Layer: //p')
+    printf '  node %s: GET /members/  X-User-Id: %s  -> %s  verdict=%s reason=%s layer=%s\n' \
+           "$node" "$user" "$status" "$verdict" "$reason" "$layer"
+}
+
+echo
+echo "Push, not wait: nodes A (127.0.0.1:$port_a) and B (127.0.0.1:$port_b),"
+echo "each with its zone (PENDING cached for 10m), share the Redis above."
+
+echo
+echo "14. dave's session is ONGOING: pending on both nodes, and cached"
+on A dave; on B dave; on A dave; on B dave
+
+# Yoti finishes dave's session (the mock now answers it as completed)
+python3 - "$top/t/mock/sessions/verified-alice.json" \
+    "$work/sessions/9e8d7c6b-5a4f-4e3d-a2c1-b0a9f8e7d6c5.json" <<'EOF'
+import json, os, sys
+with open(sys.argv[1]) as f:
+    session = json.load(f)
+session["session_id"] = "9e8d7c6b-5a4f-4e3d-a2c1-b0a9f8e7d6c5"
+session["user_tracking_id"] = "dave"
+with open(sys.argv[2] + ".new", "w") as f:
+    json.dump(session, f, indent=2)
+os.rename(sys.argv[2] + ".new", sys.argv[2])
+EOF
+
+echo
+echo "15. Yoti has finished dave's session; without a notification he would"
+echo "    wait for the cached PENDING to expire (10m here):"
+on A dave
+
+echo
+echo "16. Yoti posts session_completion to node A:"
+printf '  POST /yoti/notifications -> %s\n' "$(curl -s -o /dev/null -w '%{http_code}' \
+    -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    --data '{"session_id":"9e8d7c6b-5a4f-4e3d-a2c1-b0a9f8e7d6c5","topic":"session_completion"}' \
+    "http://127.0.0.1:$port_a/yoti/notifications")"
+echo "    dave is let in at once, on both nodes:"
+on A dave; on B dave
+
+echo
+echo "17. alice is allowed on both nodes, from each node's zone:"
+on A alice; on B alice; on A alice; on B alice
+
+revoke='local k = redis.call("SMEMBERS", KEYS[1])
+for i = 1, #k do redis.call("DEL", k[i]) end
+redis.call("DEL", KEYS[1])
+return redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[3], "*", ARGV[1], ARGV[2])'
+
+echo
+echo "18. the app revokes alice: DEL yoti_idv:user:alice, then the one-command"
+echo "    revocation (docs/redis.md#revocation), sent to Redis only:"
+redis-cli -p "$redis_port" DEL yoti_idv:user:alice > /dev/null
+printf '  EVAL <revoke> 2 yoti_idv:index:user:alice yoti_idv:events user alice 100000 -> %s\n' \
+    "$(redis-cli -p "$redis_port" EVAL "$revoke" 2 yoti_idv:index:user:alice \
+       yoti_idv:events user alice 100000)"
+echo "    node B no longer lets her in (nor does A):"
+on B alice; on A alice
+
 echo
 echo "nginx's error log (info) for these requests:"
 grep -o 'yoti_idv: .*' "$work/logs/error.log" | sed 's/, client: .*//; s/^/  /'
 echo
-echo "the mock IDV API saw $(curl -s "http://127.0.0.1:$mock_port/__mock/count" | tr -d '\n') signed requests for 9 answers"
-echo "($(curl -s "http://127.0.0.1:$mock_port/__mock/count-media" | tr -d '\n') of them for document fields),"
+echo "the mock IDV API saw $idv_count signed requests for 9 answers"
+echo "($media_count of them for document fields) from the first nginx,"
 echo "the Rekognition mock $(curl -s "http://127.0.0.1:$aws_port/__mock/count" | tr -d '\n') signed requests for 4 answers; stopping."
