@@ -7,7 +7,9 @@
 # 127.0.0.1, runs wrk, valgrind (callgrind) and a burst client against
 # them, prints the table and writes it to bench/results/latest.md; then
 # bench/cold_path.py compares the cold path of the two providers
-# (bench/results/cold-path.md).
+# (bench/results/cold-path.md), and bench/propagation.py how fast a
+# notification or a revocation reaches two nodes' zones
+# (bench/results/propagation.md).
 # Everything it starts is stopped by pid when it ends.  See
 # bench/README.md.  Exits 0 even when a target is missed (FAIL is printed).
 
@@ -21,6 +23,11 @@ shift $(( $# >= 2 ? 2 : 1 ))
     --module "$module" --nginx "$nginx" "$@"
 
 # the cold path of each provider: CPU per signed fetch, Yoti and Rekognition
-exec /usr/bin/python3 "$(dirname "$0")/cold_path.py" \
+/usr/bin/python3 "$(dirname "$0")/cold_path.py" \
     --module "$module" --nginx "$nginx" \
     --out "$(dirname "$0")/results/cold-path.md"
+
+# push, not wait: notification and revocation to two nodes, 100 tries each
+exec /usr/bin/python3 "$(dirname "$0")/propagation.py" \
+    --module "$module" --nginx "$nginx" \
+    --out "$(dirname "$0")/results/propagation.md"
