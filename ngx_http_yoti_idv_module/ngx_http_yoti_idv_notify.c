@@ -309,7 +309,7 @@ ngx_http_yoti_idv_notify_handler(ngx_http_request_t *r)
 {
     ngx_int_t                         rc;
     ngx_table_elt_t                  *h;
-    ngx_http_cleanup_t               *cln;
+    ngx_pool_cleanup_t               *cln;
     ngx_http_yoti_idv_loc_conf_t     *ylcf;
     ngx_http_yoti_idv_notify_ctx_t   *ctx;
 
@@ -343,22 +343,22 @@ ngx_http_yoti_idv_notify_handler(ngx_http_request_t *r)
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_yoti_idv_notify_ctx_t));
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    /*
+     * not the module's context, which is the gate's ($yoti_idv_*): on the
+     * pool, whose cleanup leaves a command in flight behind
+     */
 
-    ctx->request = r;
-
-    cln = ngx_http_cleanup_add(r, 0);
+    cln = ngx_pool_cleanup_add(r->pool,
+                               sizeof(ngx_http_yoti_idv_notify_ctx_t));
     if (cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    cln->handler = ngx_http_yoti_idv_notify_cleanup;
-    cln->data = ctx;
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_http_yoti_idv_notify_ctx_t));
+    ctx->request = r;
 
-    ngx_http_set_ctx(r, ctx, ngx_http_yoti_idv_module);
+    cln->handler = ngx_http_yoti_idv_notify_cleanup;
 
     r->request_body_in_single_buf = 1;
 
@@ -464,11 +464,25 @@ ngx_http_yoti_idv_notify_body(ngx_http_request_t *r)
     ngx_buf_t                       *b;
     ngx_chain_t                     *cl;
     const char                      *argv[8];
+    ngx_pool_cleanup_t              *cln;
     ngx_http_yoti_idv_notify_ctx_t  *ctx;
     ngx_http_yoti_idv_main_conf_t   *ymcf;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_yoti_idv_module);
     ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
+
+    ctx = NULL;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_yoti_idv_notify_cleanup) {
+            ctx = cln->data;
+            break;
+        }
+    }
+
+    if (ctx == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
 
     if (r->request_body == NULL || r->request_body->temp_file) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

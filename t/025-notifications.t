@@ -38,6 +38,9 @@ _EOC_
 our $Config = <<'_EOC_';
     location = /yoti/notifications {
         yoti_idv_notifications  $TEST_NGINX_TOKEN_DIR/token;
+
+        # the gate's variables stay empty here
+        add_header X-IDV-Verdict "[$yoti_idv_verdict$yoti_idv_layer]" always;
     }
 
     location = /yoti/bearer {
@@ -81,6 +84,8 @@ POST /yoti/notifications
 --- more_headers eval
 "Authorization: $ENV{TEST_NGINX_BASIC}\nContent-Type: application/json"
 --- error_code: 200
+--- response_headers
+X-IDV-Verdict: []
 --- response_body
 ok
 --- error_log
