@@ -283,14 +283,14 @@ ngx_http_yoti_idv_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_http_yoti_idv_notify_init_process(cycle);
+    return ngx_http_yoti_idv_events_init_process(cycle);
 }
 
 
 static void
 ngx_http_yoti_idv_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_http_yoti_idv_notify_exit_process(cycle);
+    ngx_http_yoti_idv_events_exit_process(cycle);
     ngx_http_yoti_idv_redis_exit_process(cycle);
 }
 

@@ -352,8 +352,9 @@ char *ngx_http_yoti_idv_notifications(ngx_conf_t *cf, ngx_command_t *cmd,
 void ngx_http_yoti_idv_notify_index(ngx_http_yoti_idv_main_conf_t *ymcf,
     ngx_log_t *log, ngx_str_t *verdict_key, ngx_str_t *session_id,
     ngx_str_t *user_id);
-ngx_int_t ngx_http_yoti_idv_notify_init_process(ngx_cycle_t *cycle);
-void ngx_http_yoti_idv_notify_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_yoti_idv_events_init_process(ngx_cycle_t *cycle);
+void ngx_http_yoti_idv_events_exit_process(ngx_cycle_t *cycle);
+ngx_shm_zone_t *ngx_http_yoti_idv_events_zone(void);
 
 
 extern ngx_module_t                        ngx_http_yoti_idv_module;

@@ -30,8 +30,11 @@ put('empty', "\n");
 $ENV{TEST_NGINX_BASIC} = 'Basic ' . encode_base64('s3cr3t-t0ken', '');
 $ENV{TEST_NGINX_WRONG_BASIC} = 'Basic ' . encode_base64('s3cr3t-t0keN', '');
 
+# under valgrind, a worker's first connections are slow
+$ENV{TEST_NGINX_REDIS_TIMEOUT} = $ENV{TEST_NGINX_USE_VALGRIND} ? '5s' : '1s';
+
 our $HttpConfig = $YotiIdvTest::HttpConfig . <<'_EOC_';
-    yoti_idv_redis       127.0.0.1:$TEST_NGINX_REDIS_PORT connect_timeout=300ms timeout=300ms;
+    yoti_idv_redis       127.0.0.1:$TEST_NGINX_REDIS_PORT connect_timeout=$TEST_NGINX_REDIS_TIMEOUT timeout=$TEST_NGINX_REDIS_TIMEOUT;
     yoti_idv_cache_zone  yoti_idv:1m ttl=1m;
 _EOC_
 

@@ -39,6 +39,11 @@ workers(2);
 
 $ENV{TEST_NGINX_TOKEN_DIR} = $TOKENS;
 
+# node A runs under valgrind in make test-valgrind: its waits scale
+our $SCALE = $ENV{TEST_NGINX_USE_VALGRIND}
+             ? ($ENV{TEST_NGINX_VALGRIND_SCALE} || 10) : 1;
+$ENV{TEST_NGINX_REDIS_TIMEOUT} = (300 * $SCALE) . 'ms';
+
 our $AUTH = 'Basic ' . encode_base64('s3cr3t-t0ken', '');
 
 # the app's revocation, as docs/redis.md gives it
@@ -68,7 +73,7 @@ sub flip {
 flip('flip-alice', 'ongoing-alice');
 
 our $HttpConfig = $YotiIdvTest::HttpConfig . <<'_EOC_';
-    yoti_idv_redis       127.0.0.1:$TEST_NGINX_REDIS_PORT connect_timeout=300ms timeout=300ms;
+    yoti_idv_redis       127.0.0.1:$TEST_NGINX_REDIS_PORT connect_timeout=$TEST_NGINX_REDIS_TIMEOUT timeout=$TEST_NGINX_REDIS_TIMEOUT;
     yoti_idv_cache_zone  yoti_idv:1m ttl=1h;
     yoti_idv_cache_valid PENDING 1h;
     yoti_idv_cache_valid APPROVE 1h;
@@ -122,7 +127,7 @@ sub notify {
 # seconds until the user's verdict on the node is $want, or undef after 2s
 sub until_verdict {
     my ($node, $user, $want, $t0) = @_;
-    while (time() - $t0 < 2) {
+    while (time() - $t0 < 2 * $SCALE) {
         my (undef, $v) = ask($node, $user);
         return time() - $t0 if $v =~ /^\Q$want\E /;
         sleep 0.002;
@@ -160,7 +165,7 @@ __DATA__
 YotiIdvRedis::flush();
 main::flip('flip-alice', 'ongoing-alice');
 YotiIdvRedis::cmd('SET', 'yoti_idv:user:alice', 'flip-alice');
-Time::HiRes::sleep 0.3;    # both nodes' events connections are up
+Time::HiRes::sleep 0.3 * $main::SCALE;    # both nodes' events connections are up
 main::check('TEST 1: B asks the provider', (main::ask('B', 'alice'))[1], 'PENDING provider');
 main::check('TEST 1: B from its zone', (main::ask('B', 'alice'))[1], 'PENDING zone');
 main::check('TEST 1: A from Redis', (main::ask('A', 'alice'))[1], 'PENDING redis');
@@ -172,7 +177,7 @@ main::check('TEST 1: the notification, to B', main::notify('B', 'flip-alice', 's
 my $t0 = Time::HiRes::time();
 main::check('TEST 1: B allows at once', (main::ask('B', 'alice'))[1], 'ALLOW provider');
 my $dt = main::until_verdict('A', 'alice', 'ALLOW', $t0);
-Test::More::ok(defined $dt && $dt < 0.5, "$0 TEST 1: A allows within 500 ms ("
+Test::More::ok(defined $dt && $dt < 0.5 * $main::SCALE, "$0 TEST 1: A allows within 500 ms ("
                . (defined $dt ? sprintf('%.1f ms', $dt * 1000) : 'never') . ")")
     or Test::More::diag(`grep -a "yoti_idv\\|redis" ${\ server_root()}/logs/error.log | grep -v "http \\|state" | tail -60`);
 --- request
@@ -200,8 +205,8 @@ my $id = YotiIdvRedis::cmd('EVAL', $main::REVOKE, 2, 'yoti_idv:index:user:alice'
 Test::More::like($id, qr/^\d+-\d+$/, "$0 TEST 2: the revocation's entry");
 my $a = main::until_verdict('A', 'alice', 'DENY', $t0);
 my $b = main::until_verdict('B', 'alice', 'DENY', $t0);
-Test::More::ok(defined $a && $a < 0.5, "$0 TEST 2: A denies within 500 ms");
-Test::More::ok(defined $b && $b < 0.5, "$0 TEST 2: B denies within 500 ms");
+Test::More::ok(defined $a && $a < 0.5 * $main::SCALE, "$0 TEST 2: A denies within 500 ms");
+Test::More::ok(defined $b && $b < 0.5 * $main::SCALE, "$0 TEST 2: B denies within 500 ms");
 --- request
 GET /members/
 --- more_headers
@@ -284,7 +289,7 @@ YotiIdvRedis::start_again();
 YotiIdvRedis::cmd('SET', 'yoti_idv:user:bob', 'verified-bob');
 my $t0 = Time::HiRes::time();
 my $alog = server_root() . '/logs/error.log';
-while (Time::HiRes::time() - $t0 < 3) {
+while (Time::HiRes::time() - $t0 < 3 * $main::SCALE) {
     last if YotiIdvNode::error_log($main::B) =~ /cached verdicts of the zone are dropped/
             && YotiIdvNode::slurp($alog) =~ /cached verdicts of the zone are dropped/;
     Time::HiRes::sleep 0.05;
@@ -295,7 +300,7 @@ Test::More::like(YotiIdvNode::slurp($alog), qr/are not all in "yoti_idv:events" 
                  "$0 TEST 5: A dropped its zone");
 main::check("TEST 5: B asks again", (main::ask('B', 'bob'))[1], 'ALLOW provider');
 --- request eval
-["GET /__mock/sleep/1500", "GET /members/"]
+["GET /__mock/sleep/" . 1500 * $main::SCALE, "GET /members/"]
 --- more_headers eval
 ["", "X-User-Id: bob"]
 --- response_headers eval
@@ -316,11 +321,11 @@ main::check('TEST 6: A PENDING in its zone', (main::ask('A', 'alice'))[1], 'PEND
 main::check('TEST 6: B PENDING from Redis', (main::ask('B', 'alice'))[1], 'PENDING redis');
 main::flip('flip-alice', 'verified-alice');
 # Redis goes away: a notification cannot be passed on
-YotiIdvRedis::cmd('CLIENT', 'PAUSE', 3000, 'ALL');
+YotiIdvRedis::cmd('CLIENT', 'PAUSE', 3000 * $main::SCALE, 'ALL');
 main::check('TEST 6: 503 for a retry', main::notify('A', 'flip-alice', 'session_completion'), 503);
 main::check('TEST 6: A still PENDING', (main::ask('A', 'alice'))[1], 'PENDING zone');
 YotiIdvRedis::cmd('CLIENT', 'UNPAUSE');
-Time::HiRes::sleep 1.2;
+Time::HiRes::sleep 1.2 * $main::SCALE;
 main::check('TEST 6: the retry', main::notify('A', 'flip-alice', 'session_completion'), 200);
 my $t0 = Time::HiRes::time();
 Test::More::ok(defined main::until_verdict('B', 'alice', 'ALLOW', $t0), "$0 TEST 6: B allows");
