@@ -317,6 +317,15 @@ ngx_http_yoti_idv_events_setup_reply(redisAsyncContext *ac, void *reply,
         return;
     }
 
+    if (cmd[0] == 'C') {
+        /* only a name for CLIENT LIST: an ACL may refuse it */
+        ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                      "yoti_idv: redis at \"%V\" refused CLIENT SETNAME on "
+                      "the events connection: \"%*s\"", &ev->conf->name,
+                      ngx_min(rep->len, 128), rep->str);
+        return;
+    }
+
     ngx_log_error(NGX_LOG_ERR, ev->log, 0,
                   "yoti_idv: redis at \"%V\" refused %s on the events "
                   "connection: \"%*s\"", &ev->conf->name, cmd,
