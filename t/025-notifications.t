@@ -468,3 +468,37 @@ POST /yoti/notifications
 --- error_code: 200
 --- no_error_log
 [error]
+
+
+
+=== TEST 30: 200 zone entries for one session (users mapped to it), all dropped; another session's stays
+--- init
+use YotiIdvNode;
+my $port = server_port();
+YotiIdvRedis::flush();
+YotiIdvRedis::cmd('SET', "yoti_idv:user:u$_", 'verified-alice') for 1 .. 200;
+YotiIdvRedis::cmd('SET', 'yoti_idv:user:bob', 'verified-bob');
+my %layer;
+for my $u ('bob', map { "u$_" } 1 .. 200) {
+    YotiIdvTest::http_get($port, '/members/', { 'X-User-Id' => $u });
+    my (undef, undef, $h) = YotiIdvTest::http_get($port, '/members/', { 'X-User-Id' => $u });
+    $layer{$h->{'x-idv-layer'} // '-'}++;
+}
+Test::More::is($layer{zone}, 201, "$0 TEST 30: 201 users in the zone");
+my ($status) = YotiIdvNode::request($port, 'POST', '/yoti/notifications',
+    { Authorization => $ENV{TEST_NGINX_BASIC} },
+    '{"session_id":"verified-alice","topic":"session_completion"}');
+Test::More::is($status, 200, "$0 TEST 30: the notification");
+%layer = ();
+for my $u (map { "u$_" } 1 .. 200) {
+    my (undef, undef, $h) = YotiIdvTest::http_get($port, '/members/', { 'X-User-Id' => $u });
+    $layer{$h->{'x-idv-layer'} // '-'}++;
+}
+Test::More::is($layer{provider}, 200, "$0 TEST 30: none of the 200 from the zone");
+--- request
+GET /members/
+--- more_headers
+X-User-Id: bob
+--- error_code: 200
+--- response_headers
+X-IDV-Layer: zone
