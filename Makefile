@@ -12,6 +12,7 @@
 #   make test-asan  nginx 1.22.1 (Debian's source package) and the module
 #                   built with -fsanitize=address,undefined, the t/ suite
 #                   (t/compat runner): fails on any sanitizer report
+#                   (TESTS="t/005-redis.t ..." runs only those files)
 #   make demo       nginx + the module + a mock IDV API on loopback
 #   make bench      what the gate costs: one table, bench/results/latest.md
 #   make bench-redis-restart
@@ -197,7 +198,7 @@ test-asan: deps-source $(BUILD)/src/bookworm/nginx/configure
 	    NGINX_CC_OPT="$(ASAN_CC_OPT)" NGINX_LD_OPT="$(ASAN_LD_OPT)" \
 	    module nginx
 	@./util/test-asan.sh $(BUILD)/asan/ngx_http_yoti_idv_module.so \
-	    $(BUILD)/asan/nginx/objs/nginx $(BUILD)/asan/logs
+	    $(BUILD)/asan/nginx/objs/nginx $(BUILD)/asan/logs $(TESTS)
 
 # -------------------------------------------------------------------------
 

@@ -177,11 +177,8 @@ ngx_http_yoti_idv_yoti_same_request(ngx_http_yoti_idv_loc_conf_t *one,
     ngx_http_yoti_idv_loc_conf_t *two)
 {
     return one->key == two->key
-           && one->api.len == two->api.len
-           && ngx_memcmp(one->api.data, two->api.data, one->api.len) == 0
-           && one->sdk_id.len == two->sdk_id.len
-           && ngx_memcmp(one->sdk_id.data, two->sdk_id.data, one->sdk_id.len)
-              == 0;
+           && ngx_http_yoti_idv_str_eq(&one->api, &two->api)
+           && ngx_http_yoti_idv_str_eq(&one->sdk_id, &two->sdk_id);
 }
 
 

@@ -191,11 +191,8 @@ ngx_http_yoti_idv_gate(ngx_http_request_t *r)
         ngx_http_yoti_idv_bind(ctx, ylcf, &user, &sid);
 
     } else if (ctx->ylcf != ylcf
-               || ctx->user_id.len != user.len
-               || ngx_memcmp(ctx->user_id.data, user.data, user.len) != 0
-               || ctx->var_session_id.len != sid.len
-               || ngx_memcmp(ctx->var_session_id.data, sid.data, sid.len)
-                  != 0)
+               || !ngx_http_yoti_idv_str_eq(&ctx->user_id, &user)
+               || !ngx_http_yoti_idv_str_eq(&ctx->var_session_id, &sid))
     {
         ngx_http_yoti_idv_bind(ctx, ylcf, &user, &sid);
     }
@@ -710,9 +707,7 @@ ngx_http_yoti_idv_ask(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
     ylcf = ctx->ylcf;
 
     if (a->sr && a->sr->done
-        && a->session_id.len == ctx->session_id.len
-        && ngx_memcmp(a->session_id.data, ctx->session_id.data,
-                      ctx->session_id.len) == 0
+        && ngx_http_yoti_idv_str_eq(&a->session_id, &ctx->session_id)
         && a->ylcf->provider == ylcf->provider
         && ylcf->provider->same_request(a->ylcf, ylcf))
     {

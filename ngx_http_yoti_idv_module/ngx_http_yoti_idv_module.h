@@ -322,4 +322,16 @@ extern const ngx_http_yoti_idv_provider_t  ngx_http_yoti_idv_provider_yoti;
 extern const ngx_http_yoti_idv_provider_t  ngx_http_yoti_idv_provider_aws;
 
 
+
+/* equal strings; nginx's empty string may have a NULL data pointer */
+
+static ngx_inline ngx_uint_t
+ngx_http_yoti_idv_str_eq(ngx_str_t *one, ngx_str_t *two)
+{
+    return one->len == two->len
+           && (one->len == 0
+               || ngx_memcmp(one->data, two->data, one->len) == 0);
+}
+
+
 #endif /* _NGX_HTTP_YOTI_IDV_MODULE_H_INCLUDED_ */
