@@ -352,9 +352,9 @@ ngx_http_yoti_idv_redis_get(ngx_log_t *log,
     ngx_http_yoti_idv_redis_conf_t *rcf, const char **err)
 {
     int                         n;
-    size_t                      len[2];
+    size_t                      len[3];
     u_char                      db[NGX_INT_T_LEN];
-    const char                 *argv[2];
+    const char                 *argv[3];
     redisAsyncContext          *ac;
     ngx_connection_t           *c;
     ngx_http_yoti_idv_redis_t  *rd;
@@ -446,14 +446,23 @@ ngx_http_yoti_idv_redis_get(ngx_log_t *log,
 
     /* AUTH and SELECT go first on the connection, commands queue behind */
 
+    /* AUTH <password>, or AUTH <user> <password> for an ACL user */
+
     if (rcf->password.len) {
         argv[0] = "AUTH";
         len[0] = sizeof("AUTH") - 1;
-        argv[1] = (const char *) rcf->password.data;
-        len[1] = rcf->password.len;
+        n = 1;
+
+        if (rcf->user.len) {
+            argv[n] = (const char *) rcf->user.data;
+            len[n++] = rcf->user.len;
+        }
+
+        argv[n] = (const char *) rcf->password.data;
+        len[n++] = rcf->password.len;
 
         n = redisAsyncCommandArgv(ac, ngx_http_yoti_idv_redis_setup_reply,
-                                  (void *) "AUTH", 2, argv, len);
+                                  (void *) "AUTH", n, argv, len);
         if (n != REDIS_OK) {
             goto failed;
         }
@@ -514,9 +523,12 @@ ngx_http_yoti_idv_redis_setup_reply(redisAsyncContext *ac, void *reply,
 
     ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                   "yoti_idv: redis at \"%V\" refused %s: \"%*s\", check "
-                  "the %s parameter of \"yoti_idv_redis\"",
+                  "the %s parameter%s of \"yoti_idv_redis\"",
                   &rcf->name, cmd, ngx_min(rep->len, 128), rep->str,
-                  cmd[0] == 'A' ? "password=" : "db=");
+                  cmd[0] == 'A' ? (rcf->user.len ? "user= and password="
+                                                 : "password=")
+                                : "db=",
+                  (cmd[0] == 'A' && rcf->user.len) ? "s" : "");
 
     rd->setup_failed = 1;
     ngx_http_yoti_idv_redis_failed((cmd[0] == 'A') ? "redis:auth"
