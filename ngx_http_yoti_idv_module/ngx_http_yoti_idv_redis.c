@@ -113,7 +113,8 @@ typedef struct {
     /* cluster= */
     u_char                            slots[NGX_YOTI_IDV_SLOTS];
     ngx_msec_t                        refreshed;
-    unsigned                          have_map:1;
+    unsigned                          asked:1;      /* CLUSTER SLOTS */
+    unsigned                          loaded:1;     /* a map came */
     unsigned                          refreshing:1;
 
     /* sentinel=: nodes[0] the master, then the sentinels, a subscriber */
@@ -325,12 +326,26 @@ ngx_http_yoti_idv_redis_lookup(ngx_http_yoti_idv_redis_conf_t *rcf,
         rc = NGX_AGAIN;
 
     } else {
-        rc = ngx_http_yoti_idv_redis_send(op->log, token, &err);
 
-        if (rc != NGX_OK) {
-            ngx_free(token);
-            op->error = err;
-            return NGX_OK;
+        if (rcf->mode == NGX_HTTP_YOTI_IDV_REDIS_CLUSTER && !rd->loaded) {
+            ngx_http_yoti_idv_redis_refresh();
+        }
+
+        if (rd->refreshing && !rd->loaded) {
+            /* the first lookups wait for the slot map: one round trip */
+            *rd->pending_last = token;
+            rd->pending_last = &token->next;
+
+            rc = NGX_AGAIN;
+
+        } else {
+            rc = ngx_http_yoti_idv_redis_send(op->log, token, &err);
+
+            if (rc != NGX_OK) {
+                ngx_free(token);
+                op->error = err;
+                return NGX_OK;
+            }
         }
     }
 
@@ -763,14 +778,20 @@ ngx_http_yoti_idv_redis_timeout(ngx_event_t *ev)
                       "yoti_idv: redis at \"%V\" did not answer in time",
                       &node->name);
 
-    } else {
+    } else if (ngx_http_yoti_idv_redis_is(SENTINEL)) {
         ngx_log_error(NGX_LOG_ERR, op->log, 0,
                       "yoti_idv: no sentinel named the redis master in time");
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, op->log, 0,
+                      "yoti_idv: the redis cluster's slot map did not come "
+                      "in time");
     }
 
     ngx_http_yoti_idv_redis_cancel(op);
 
-    op->error = node ? "redis:timeout" : "redis:sentinel";
+    op->error = (node || ngx_http_yoti_idv_redis_is(CLUSTER))
+                ? "redis:timeout" : "redis:sentinel";
 
     /* a server that does not answer one command will not answer others */
 
@@ -1487,7 +1508,7 @@ ngx_http_yoti_idv_redis_refresh(void)
     rd = &ngx_http_yoti_idv_redis;
 
     if (rd->refreshing
-        || (rd->have_map
+        || (rd->asked
             && (ngx_msec_int_t) (ngx_current_msec - rd->refreshed)
                < NGX_HTTP_YOTI_IDV_REDIS_REFRESH))
     {
@@ -1518,7 +1539,7 @@ ngx_http_yoti_idv_redis_refresh(void)
 
             rd->refreshing = 1;
             rd->refreshed = ngx_current_msec;
-            rd->have_map = 1;
+            rd->asked = 1;
             return;
         }
     }
@@ -1546,7 +1567,7 @@ ngx_http_yoti_idv_redis_slots_reply(redisAsyncContext *ac, void *reply,
 
     if (rep == NULL || node->setup_failed) {
         /* asked again at the next trigger, a second after this one */
-        return;
+        goto done;
     }
 
     n = ngx_yoti_idv_slots_check(rep);
@@ -1560,7 +1581,7 @@ ngx_http_yoti_idv_redis_slots_reply(redisAsyncContext *ac, void *reply,
                       ? ngx_min(rep->len, 128) : 0,
                       rep->type == REDIS_REPLY_ERROR ? rep->str : "",
                       rep->type == REDIS_REPLY_ERROR ? "\"" : "a bad reply");
-        return;
+        goto done;
     }
 
     ngx_memset(rd->slots, NGX_HTTP_YOTI_IDV_REDIS_NO_NODE, sizeof(rd->slots));
@@ -1588,6 +1609,13 @@ ngx_http_yoti_idv_redis_slots_reply(redisAsyncContext *ac, void *reply,
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, rd->log, 0,
                    "yoti_idv redis cluster: %d ranges, %ui nodes",
                    n, rd->nnodes);
+
+    rd->loaded = 1;
+
+done:
+
+    /* the first lookups waited for a map; without one, any node */
+    ngx_http_yoti_idv_redis_flush(NULL);
 }
 
 
