@@ -169,7 +169,7 @@ if ($pid == 0) {
     my $until = sub {
         my ($cond) = @_;
         my $deadline = time + 20;
-        sleep 0.01 until $cond->() || time > $deadline;
+        Time::HiRes::sleep(0.01) until $cond->() || Time::HiRes::time() > $deadline;
     };
 
     $until->(sub { main::calls($A, 'mget') >= 1 });

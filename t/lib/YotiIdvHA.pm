@@ -69,7 +69,7 @@ sub server {
           '--port', $port, '--bind', '127.0.0.1', '--save', '',
           '--appendonly', 'no', '--dir', $dir, '--daemonize', 'no',
           '--logfile', "$dir/redis.log", '--protected-mode', 'no',
-          @extra);
+          '--repl-diskless-sync-delay', 0, @extra);
 }
 
 sub cmd_at {
@@ -139,12 +139,14 @@ sub wait_cluster_ok {
             $ok = 0 unless $info =~ /cluster_state:ok/;
         }
 
-        # every replica has its master's data
+        # every replica has a link to its master
         if ($ok) {
-            for my $m (masters()) {
-                my $r = eval { cmd_at($m->{port}, 'WAIT', 1, 1000) } // 0;
+            for my $p (grep { $pids{$_} } @{ $cluster->{ports} }) {
+                my $info = eval { cmd_at($p, 'INFO', 'replication') } // '';
+                $ok = 0 if $info =~ /role:slave/
+                           && $info !~ /master_link_status:up/;
             }
-            return 1;
+            return 1 if $ok;
         }
 
         sleep 0.1;
@@ -293,6 +295,8 @@ sub sentinel {
             $ok = 0 unless ($h{'num-slaves'} // 0) >= 1
                            && ($h{'num-other-sentinels'} // 0) >= 2;
         }
+        my $info = eval { cmd_at($replica, 'INFO', 'replication') } // '';
+        $ok = 0 unless $info =~ /master_link_status:up/;
         return $s if $ok;
         sleep 0.1;
     }
