@@ -1518,7 +1518,12 @@ ngx_http_yoti_idv_redis_refresh(void)
     for (i = 0; i < rd->nnodes; i++) {
         node = &rd->nodes[(rd->next + i) % rd->nnodes];
 
-        if (node->used && node->ac == NULL
+        /*
+         * not a node that failed lately, even with its context still
+         * there: a refresh from its failure callback would go down with it
+         */
+
+        if (node->used
             && (ngx_msec_int_t) (node->retry_at - ngx_current_msec) > 0)
         {
             continue;

@@ -77,6 +77,8 @@ our ($S, $Ds, $Dp);
 our ($T, $A2, $B2) = (user(2, 1), master(2), master(0));
 # TEST 9: a user of the second master
 our $D = user(1, 2);
+# TEST 10: the master killed is the first seed
+our ($K) = grep { $Masters[$_] == $Cluster->{ports}[0] } 0 .. 2;
 
 run_tests();
 
@@ -273,12 +275,12 @@ qr/yoti_idv: redis cluster node "127\.0\.0\.1:\d+" answered "CLUSTERDOWN/
 
 
 
-=== TEST 10: a master killed: fail closed during the failover, then its replica answers, no reload
+=== TEST 10: a master killed (the first seed): fail closed during the failover, then its replica answers, no reload
 --- init
 YotiIdvHA::cmd_at($main::Dp, 'CLUSTER', 'ADDSLOTS', $main::Ds);
 YotiIdvHA::wait_cluster_ok();
 
-my $u = main::user(2, 0);
+my $u = main::user($main::K, 0);
 my $port = YotiIdvHA::owner(main::mkey($u));
 YotiIdvHA::cmd_at($port, 'WAIT', 1, 2000);
 
@@ -316,7 +318,7 @@ Test::More::is($body, "app: ALLOW verified-alice HIT\n",
 Test::More::isnt(YotiIdvHA::owner(main::mkey($u)), $port,
                  "$0 TEST 10: another node serves the slot");
 --- request eval
-"GET /members/?u=" . main::user(2, 2)
+"GET /members/?u=" . main::user($::K, 2)
 --- response_body
 app: ALLOW verified-alice HIT
 --- error_log eval
