@@ -1,4 +1,5 @@
-# yoti_idv_redis cluster=: a three-master cluster with a replica each,
+# yoti_idv_redis cluster=: a three-master cluster with a replica each, and
+# an ACL user limited to what the module needs (docs/redis.md),
 # created by the test (redis-cli --cluster create) on free loopback ports.
 # Users whose keys live on every master; the hot path is one MGET on the
 # user's master; a slot migrated during a run (ASK, then MOVED), checked
@@ -12,7 +13,11 @@ use YotiIdvTest;
 use YotiIdvHA;
 use Time::HiRes qw(sleep time);
 
-our $Cluster = YotiIdvHA::cluster(masters => 3, replicas => 1);
+# nginx connects as the ACL user of docs/redis.md, cluster form
+our $Cluster = YotiIdvHA::cluster(masters => 3, replicas => 1, args => [
+    '--user', split(' ', 'gate on >gate-s3cret ~yoti_idv:* resetchannels '
+                         . '-@all +mget +set +cluster|slots +asking'),
+]);
 
 # two seeds of six: the module learns the rest from CLUSTER SLOTS
 $ENV{TEST_NGINX_CLUSTER} = join ',',
@@ -26,7 +31,8 @@ repeat_each(1);
 no_shuffle();
 
 our $HttpConfig = $YotiIdvTest::HttpConfig . <<'_EOC_';
-    yoti_idv_redis  cluster=$TEST_NGINX_CLUSTER connect_timeout=300ms timeout=1s;
+    yoti_idv_redis  cluster=$TEST_NGINX_CLUSTER user=gate password=gate-s3cret
+                    connect_timeout=300ms timeout=1s;
 _EOC_
 
 # any user id maps to verified-alice: the policy does not bind the user

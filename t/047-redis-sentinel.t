@@ -11,8 +11,12 @@ use YotiIdvTest;
 use YotiIdvRedis;
 use YotiIdvHA;
 
+# nginx connects to the master as the ACL user of docs/redis.md, with +role
 our $S = YotiIdvHA::sentinel(name => 'gate', down_after => 1000,
-                             sentinel_password => 'sent1nel');
+                             sentinel_password => 'sent1nel', args => [
+    '--user', split(' ', 'gate on >gate-s3cret ~yoti_idv:* resetchannels '
+                         . '-@all +mget +set +role'),
+]);
 
 $ENV{TEST_NGINX_SENTINELS} = join ',',
     map { "127.0.0.1:$_" } @{ $S->{sentinels} };
@@ -25,7 +29,7 @@ no_shuffle();
 
 our $HttpConfig = $YotiIdvTest::HttpConfig . <<'_EOC_';
     yoti_idv_redis  sentinel=$TEST_NGINX_SENTINELS master=gate
-                    sentinel_password=sent1nel
+                    sentinel_password=sent1nel user=gate password=gate-s3cret
                     connect_timeout=300ms timeout=1s;
 _EOC_
 
