@@ -33,6 +33,20 @@ my $owner = $$;
 
 sub free_port { YotiIdvRedis::free_port() }
 
+# a free port whose cluster bus port (+10000) is free too
+sub cluster_port {
+    while (1) {
+        my $p = free_port();
+        next if $p + 10000 > 65535;
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => $p + 10000, Proto => 'tcp',
+                                      Listen => 1, ReuseAddr => 1)
+            or next;
+        close $s;
+        return $p;
+    }
+}
+
 sub spawn {
     my ($port, $bin, @args) = @_;
 
@@ -109,7 +123,7 @@ sub cluster {
     my (%o) = @_;
 
     my $n = ($o{masters} || 3) * (1 + ($o{replicas} // 1));
-    my @ports = map { free_port() } 1 .. $n;
+    my @ports = map { cluster_port() } 1 .. $n;
 
     for my $p (@ports) {
         server($p, '--cluster-enabled', 'yes',
