@@ -1713,8 +1713,9 @@ ngx_http_yoti_idv_redis_master_reply(redisAsyncContext *ac, void *reply,
         rd->discover_backoff = 0;
         node->backoff = 0;
 
-        ngx_http_yoti_idv_redis_master_is(&ep, node);
+        /* a subscription that is replaced would unset master_known */
         ngx_http_yoti_idv_redis_subscribe(node);
+        ngx_http_yoti_idv_redis_master_is(&ep, node);
         ngx_http_yoti_idv_redis_flush(NULL);
         return;
     }

@@ -206,3 +206,63 @@ X-User-Id: bob
 app: ALLOW verified-bob HIT
 --- no_error_log
 [error]
+
+
+
+=== TEST 8: a planned failover (SENTINEL FAILOVER): the +switch-master message moves the worker, no READONLY on the old master
+--- init
+# the old master's port again, as a replica of the new master
+my $old = $main::S->{master};
+YotiIdvHA::server($old, '--replicaof', '127.0.0.1', $main::S->{replica},
+                  '--user', split(' ', 'gate on >gate-s3cret ~yoti_idv:* '
+                                       . 'resetchannels -@all +mget +set +role'));
+my $deadline = Time::HiRes::time() + 20;
+Time::HiRes::sleep(0.1) until Time::HiRes::time() > $deadline
+    || (YotiIdvHA::cmd_at($old, 'INFO', 'replication') =~ /master_link_status:up/
+        && do { my $r = YotiIdvHA::cmds_at($main::S->{sentinels}[0],
+                    ['AUTH', 'sent1nel'], ['SENTINEL', 'REPLICAS', 'gate']);
+                grep { my %h = @$_; ($h{port} // 0) == $old
+                       && ($h{flags} // '') !~ /down|disconnected/ } @$r });
+
+# the worker talks to the current master...
+my ($st) = YotiIdvTest::http_get($ENV{TEST_NGINX_SERVER_PORT}, '/members/',
+                                 { 'X-User-Id' => 'alice' });
+Test::More::is($st, 200, "$0 TEST 8: served by $main::S->{replica}");
+
+# ...which the sentinels now demote, and promote $old
+my $r = YotiIdvHA::cmds_at($main::S->{sentinels}[0], ['AUTH', 'sent1nel'],
+                           ['SENTINEL', 'FAILOVER', 'gate']);
+Test::More::is($r, 'OK', "$0 TEST 8: SENTINEL FAILOVER");
+$deadline = Time::HiRes::time() + 20;
+Time::HiRes::sleep(0.05) until Time::HiRes::time() > $deadline
+    || ((main::master() // 0) == $old
+        && YotiIdvHA::cmd_at($old, 'ROLE')->[0] eq 'master');
+Test::More::is(main::master(), $old, "$0 TEST 8: the sentinels name $old");
+Time::HiRes::sleep(0.5);
+$main::S->{master} = $old;
+YotiIdvHA::cmd_at($old, 'DEL',
+    YotiIdvRedis::verdict_key(user => 'alice', require => ['LIVENESS any']));
+--- more_headers
+X-User-Id: alice
+--- response_body
+app: ALLOW verified-alice MISS
+--- error_log eval
+qr/yoti_idv: sentinel at "127\.0\.0\.1:\d+" names 127\.0\.0\.1:\d+ the master "gate"/
+--- no_error_log
+is a replica now
+READONLY
+lost
+
+
+
+=== TEST 9: ...its verdict was written to the new master
+--- init
+my $key = YotiIdvRedis::verdict_key(user => 'alice', require => ['LIVENESS any']);
+Test::More::is(YotiIdvHA::cmd_at($main::S->{master}, 'GET', $key) // '',
+               '1 verified-alice ALLOW ok', "$0 TEST 9: the verdict on the new master");
+--- more_headers
+X-User-Id: alice
+--- response_body
+app: ALLOW verified-alice HIT
+--- no_error_log
+[error]
