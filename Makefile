@@ -53,10 +53,12 @@ DEB_BUILD    := build-essential nginx nginx-dev libssl-dev libcjson-dev \
 DEB_TEST     := perl libtest-base-perl libtext-diff-perl \
                 liblist-moreutils-perl libtest-longstring-perl libwww-perl \
                 liburi-perl libipc-run-perl libhttp-message-perl \
-                python3 python3-cryptography openssl curl redis-server
+                python3 python3-cryptography openssl curl redis-server \
+                redis-sentinel redis-tools
 
 # and the ones `make bench` needs (taskset is in util-linux, essential)
-DEB_BENCH    := python3 python3-cryptography redis-server wrk valgrind
+DEB_BENCH    := python3 python3-cryptography redis-server redis-sentinel \
+                redis-tools wrk valgrind
 DEB_VALGRIND := valgrind
 
 .PHONY: all module nginx deps deps-test deps-valgrind deps-bench unit test \

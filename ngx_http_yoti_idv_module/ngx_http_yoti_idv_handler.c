@@ -535,8 +535,10 @@ static ngx_int_t
 ngx_http_yoti_idv_redis(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
 {
     u_char                         *p;
+    size_t                          n;
     ngx_int_t                       rc;
     ngx_str_t                      *key;
+    ngx_uint_t                      tag;
     ngx_http_yoti_idv_redis_op_t   *op;
     ngx_http_yoti_idv_main_conf_t  *ymcf;
 
@@ -550,19 +552,35 @@ ngx_http_yoti_idv_redis(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
     op->done = ngx_http_yoti_idv_wake_up;
     op->data = ctx;
 
+    /*
+     * a cluster's keys carry the user in a hash tag, "{user:<user id>}",
+     * so that both are in one slot (docs/redis.md)
+     */
+
+    tag = (ymcf->redis->mode == NGX_HTTP_YOTI_IDV_REDIS_CLUSTER);
+
     if (ctx->ylcf->session_id == NULL) {
         key = &op->keys[op->nkeys++];
 
         key->data = ngx_pnalloc(r->pool, ymcf->prefix.len
-                                         + sizeof("user:") - 1
+                                         + sizeof("{user:}") - 1
                                          + ctx->user_id.len);
         if (key->data == NULL) {
             return NGX_ERROR;
         }
 
         p = ngx_cpymem(key->data, ymcf->prefix.data, ymcf->prefix.len);
+
+        if (tag) {
+            *p++ = '{';
+        }
+
         p = ngx_cpymem(p, "user:", sizeof("user:") - 1);
         p = ngx_cpymem(p, ctx->user_id.data, ctx->user_id.len);
+
+        if (tag) {
+            *p++ = '}';
+        }
 
         key->len = p - key->data;
     }
@@ -572,14 +590,29 @@ ngx_http_yoti_idv_redis(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
     key = &op->keys[op->nkeys++];
 
     key->data = ngx_pnalloc(r->pool, ymcf->prefix.len + sizeof("verdict:") - 1
-                                     + ctx->cache_key.len);
+                                     + ctx->cache_key.len + 2);
     if (key->data == NULL) {
         return NGX_ERROR;
     }
 
     p = ngx_cpymem(key->data, ymcf->prefix.data, ymcf->prefix.len);
     p = ngx_cpymem(p, "verdict:", sizeof("verdict:") - 1);
-    p = ngx_cpymem(p, ctx->cache_key.data, ctx->cache_key.len);
+
+    /* "<fingerprint>:user:<user id>" -> "<fingerprint>:{user:<user id>}" */
+
+    n = NGX_HTTP_YOTI_IDV_FP_LEN + 1;
+
+    if (tag && ctx->cache_key.len > n + 5
+        && ngx_strncmp(ctx->cache_key.data + n, "user:", 5) == 0)
+    {
+        p = ngx_cpymem(p, ctx->cache_key.data, n);
+        *p++ = '{';
+        p = ngx_cpymem(p, ctx->cache_key.data + n, ctx->cache_key.len - n);
+        *p++ = '}';
+
+    } else {
+        p = ngx_cpymem(p, ctx->cache_key.data, ctx->cache_key.len);
+    }
 
     key->len = p - key->data;
 
@@ -639,8 +672,10 @@ ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
         {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "yoti_idv: the session id that redis maps this "
-                          "user to (\"%Vuser:<user id>\") is not %s: fix "
+                          "user to (\"%V%s\") is not %s: fix "
                           "what writes it", &ymcf->prefix,
+                          ymcf->redis->mode == NGX_HTTP_YOTI_IDV_REDIS_CLUSTER
+                          ? "{user:<user id>}" : "user:<user id>",
                           ctx->ylcf->provider->session_id_syntax);
             ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_DENY,
                                       "bad_session_id");

@@ -317,6 +317,21 @@ ngx_http_yoti_idv_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&ymcf->prefix, "yoti_idv:");
     }
 
+    /* a brace in the prefix would move the keys' hash tag, docs/redis.md */
+
+    if (ymcf->redis && ymcf->redis->mode == NGX_HTTP_YOTI_IDV_REDIS_CLUSTER
+        && (ngx_strlchr(ymcf->prefix.data,
+                        ymcf->prefix.data + ymcf->prefix.len, '{')
+            || ngx_strlchr(ymcf->prefix.data,
+                           ymcf->prefix.data + ymcf->prefix.len, '}')))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"yoti_idv_redis_prefix\" \"%V\" has a brace, "
+                           "which \"yoti_idv_redis cluster=\" does not allow",
+                           &ymcf->prefix);
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_init_value(ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_ALLOW], 600);
     ngx_conf_init_value(ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_DENY], 60);
     ngx_conf_init_value(ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_PENDING], 15);
@@ -964,7 +979,9 @@ ngx_http_yoti_idv_check_status(ngx_conf_t *cf, void *post, void *data)
 
 /*
  * yoti_idv_redis 127.0.0.1:6379 | host[:port] | unix:/path
- *                [db=N] [password=...] [connect_timeout=time] [timeout=time];
+ *                | cluster=host[:port],... | sentinel=host[:port],...
+ *                [master=name] [sentinel_password=...] [db=N] [user=...]
+ *                [password=...] [connect_timeout=time] [timeout=time];
  */
 
 static char *
@@ -1011,6 +1028,11 @@ ngx_http_yoti_idv_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "no address for \"yoti_idv_redis\" \"%V\"",
                            &value[1]);
+        return NGX_CONF_ERROR;
+
+    case NGX_HTTP_YOTI_IDV_PARAM_CONFLICT:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s in \"yoti_idv_redis\"", err);
         return NGX_CONF_ERROR;
 
     case NGX_HTTP_YOTI_IDV_PARAM_INVALID:
