@@ -130,6 +130,7 @@ ngx_http_yoti_idv_redis_lookup(ngx_http_yoti_idv_redis_conf_t *rcf,
     }
 
     op->token = token;
+    ngx_http_yoti_idv_metric_inc(REDIS_MGET);
 
     op->timer.handler = ngx_http_yoti_idv_redis_timeout;
     op->timer.data = op;
@@ -189,6 +190,7 @@ ngx_http_yoti_idv_redis_lookup_reply(redisAsyncContext *ac, void *reply,
         /* a server that answers: the next failure backs off from scratch */
         ngx_http_yoti_idv_redis.backoff = 0;
         ngx_http_yoti_idv_redis.error = NULL;
+        ngx_http_yoti_idv_metric_redis_up(1);
 
         if (ngx_http_yoti_idv_redis_copy(op, values) != NGX_OK) {
             op->error = "redis:error";
@@ -329,7 +331,10 @@ ngx_http_yoti_idv_redis_store(ngx_http_yoti_idv_redis_conf_t *rcf,
     {
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "yoti_idv: the verdict could not be cached in redis");
+        return;
     }
+
+    ngx_http_yoti_idv_metric_inc(REDIS_SET);
 }
 
 
@@ -372,6 +377,8 @@ ngx_http_yoti_idv_redis_get(ngx_log_t *log,
         return NULL;
     }
 
+    ngx_http_yoti_idv_metric_add(NGX_HTTP_YOTI_IDV_M_REDIS_RECONNECTS,
+                                 rd->conf != NULL);
     rd->conf = rcf;
     rd->log = ngx_cycle->log;
 
@@ -547,6 +554,8 @@ ngx_http_yoti_idv_redis_connected(const redisAsyncContext *ac, int status)
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, rd->log, 0,
                    "yoti_idv redis connected to \"%V\"", &rd->conf->name);
 
+    ngx_http_yoti_idv_metric_redis_up(rd->ready);
+
     /* an idle connection a firewall dropped is noticed, not waited on */
 
     if (rd->conf->port && redisEnableKeepAlive((redisContext *) &ac->c)
@@ -616,6 +625,7 @@ ngx_http_yoti_idv_redis_failed(const char *error)
     rd = &ngx_http_yoti_idv_redis;
 
     rd->error = error;
+    ngx_http_yoti_idv_metric_redis_up(0);
 
     rd->backoff = rd->backoff ? ngx_min(rd->backoff * 2,
                                         NGX_HTTP_YOTI_IDV_REDIS_BACKOFF_MAX)
