@@ -52,7 +52,8 @@ DEB_BUILD    := build-essential nginx nginx-dev libssl-dev libcjson-dev \
 DEB_TEST     := perl libtest-base-perl libtext-diff-perl \
                 liblist-moreutils-perl libtest-longstring-perl libwww-perl \
                 liburi-perl libipc-run-perl libhttp-message-perl \
-                python3 python3-cryptography openssl curl redis-server
+                python3 python3-cryptography openssl curl redis-server \
+                prometheus
 
 # and the ones `make bench` needs (taskset is in util-linux, essential)
 DEB_BENCH    := python3 python3-cryptography redis-server wrk valgrind
