@@ -99,6 +99,48 @@ enum {
 };
 
 
+#define NGX_HTTP_YOTI_IDV_METRICS_TYPE_LEN         64
+
+
+struct ngx_http_yoti_idv_metrics_conf_s {
+    ngx_shm_zone_t                *shm_zone;
+    ngx_uint_t                     nbuckets;
+    ngx_msec_t                     buckets[NGX_HTTP_YOTI_IDV_BUCKETS_MAX];
+    ngx_array_t                    types;       /* ngx_str_t, each once */
+    unsigned                       used:1;
+    unsigned                       notifications:1;
+};
+
+
+/* the zone */
+
+typedef struct {
+    ngx_atomic_t                   c[NGX_HTTP_YOTI_IDV_M_N];
+    ngx_atomic_t                   redis_up[NGX_HTTP_YOTI_IDV_METRICS_WORKERS];
+
+    /* ngx_time() of the last provider answer that worked, or failed */
+    ngx_atomic_t                   provider_ok;
+    ngx_atomic_t                   provider_failed;
+
+    ngx_uint_t                     nbuckets;
+    ngx_msec_t                     buckets[NGX_HTTP_YOTI_IDV_BUCKETS_MAX];
+
+    ngx_atomic_t                   ntypes;
+    u_char                         type_len[NGX_HTTP_YOTI_IDV_R_TYPES];
+    u_char                         types[NGX_HTTP_YOTI_IDV_R_TYPES]
+                                        [NGX_HTTP_YOTI_IDV_METRICS_TYPE_LEN];
+} ngx_http_yoti_idv_metrics_sh_t;
+
+
+extern ngx_http_yoti_idv_metrics_sh_t  *ngx_http_yoti_idv_metrics_sh;
+extern const char  *ngx_http_yoti_idv_reason_groups[];
+extern const char  *ngx_http_yoti_idv_redis_errors[];
+extern const char  *ngx_http_yoti_idv_topics[];
+
+ngx_int_t ngx_http_yoti_idv_metrics_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_yoti_idv_health_handler(ngx_http_request_t *r);
+
+
 /* what a worker updates; NULL: no metrics configured */
 extern ngx_atomic_t  *ngx_http_yoti_idv_metrics;
 
