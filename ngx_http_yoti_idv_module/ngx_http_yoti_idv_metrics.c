@@ -99,6 +99,7 @@ ngx_http_yoti_idv_metrics_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_core_loc_conf_t          *clcf;
+    ngx_http_yoti_idv_loc_conf_t      *ylcf;
     ngx_http_yoti_idv_metrics_conf_t  *mcf;
 
     mcf = ngx_http_yoti_idv_metrics_conf(cf);
@@ -107,6 +108,14 @@ ngx_http_yoti_idv_metrics_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     mcf->used = 1;
+
+    /* a probe or a scrape is not gated by an inherited "yoti_idv on" */
+
+    ylcf = conf;
+
+    if (ylcf->enable == NGX_CONF_UNSET) {
+        ylcf->enable = 0;
+    }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 

@@ -185,14 +185,14 @@ static ngx_command_t  ngx_http_yoti_idv_commands[] = {
     { ngx_string("yoti_idv_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_yoti_idv_metrics_directive,
-      0,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("yoti_idv_health"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_yoti_idv_metrics_directive,
-      0,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 

@@ -206,3 +206,29 @@ $YotiIdvTest::HttpConfig . "    yoti_idv_metrics_buckets " . CORE::join(' ', 1 .
 --- must_die
 --- error_log
 invalid number of arguments in "yoti_idv_metrics"
+
+
+
+=== TEST 12: "yoti_idv on" inherited from the server does not gate the probe or the scrape
+--- config
+    yoti_idv             on;
+    yoti_idv_user_id     $http_x_user_id;
+    yoti_idv_session_id  $http_x_session_id;
+    yoti_idv_require     LIVENESS;
+
+    location = /healthz {
+        yoti_idv_health;
+    }
+
+    location = /metrics {
+        yoti_idv_metrics;
+    }
+
+    location = /gated-health {
+        yoti_idv on;
+        yoti_idv_health;
+    }
+--- request eval
+["GET /healthz", "GET /metrics", "GET /gated-health"]
+--- error_code eval
+[200, 200, 403]
