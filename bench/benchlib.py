@@ -329,8 +329,9 @@ http {
 """ % dict(module=module, master='off' if single else 'on', d=d,
            sdk=SDK_ID, top=TOP, http='\n    '.join(http),
            mock_port=mock_port, port=port, session=session,
+           # the same location tree with the counters off
            metrics='location = /metrics { yoti_idv_metrics; }'
-                   if metrics else '')
+                   if metrics else 'location = /metrics { return 204; }')
 
     path = d + '/nginx.conf'
     with open(path, 'w') as f:
