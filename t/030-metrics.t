@@ -273,3 +273,29 @@ main::hup_later(1.5);
 [alert]
 [crit]
 --- timeout: 10
+
+
+
+=== TEST 5: a zone too small for its users: every entry it holds or evicted is counted
+--- http_config eval
+$YotiIdvTest::HttpConfig . "    yoti_idv_cache_zone  small:32k ttl=1m;\n"
+--- init
+for my $i (1 .. 100) {
+    my ($st) = main::get('/members/', 'X-User-Id' => "user$i",
+                         'X-Session-Id' => "status-404-u$i");
+    die "user$i: $st\n" unless $st eq '403';
+}
+my ($status, $body) = YotiIdvTest::http_get($ENV{TEST_NGINX_SERVER_PORT},
+                                            '/metrics');
+my ($entries) = $body =~ /^nginx_yoti_idv_zone_entries\{zone="small"\} (\d+)$/m;
+my ($evicted) = $body =~ /^nginx_yoti_idv_zone_evictions_total\{zone="small"\} (\d+)$/m;
+Test::More::ok($evicted > 0, "$0 TEST 5: evictions ($evicted)");
+Test::More::is($entries + $evicted, 100,
+               "$0 TEST 5: entries ($entries) and evictions add up to the users");
+--- request
+GET /metrics
+--- response_body_like eval
+qr/^nginx_yoti_idv_zone_size_bytes\{zone="small"\} 32768$/m
+--- no_error_log
+[alert]
+[crit]
