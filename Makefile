@@ -54,7 +54,7 @@ DEB_TEST     := perl libtest-base-perl libtext-diff-perl \
                 liblist-moreutils-perl libtest-longstring-perl libwww-perl \
                 liburi-perl libipc-run-perl libhttp-message-perl \
                 python3 python3-cryptography openssl curl redis-server \
-                redis-sentinel redis-tools
+                redis-sentinel redis-tools prometheus
 
 # and the ones `make bench` needs (taskset is in util-linux, essential)
 DEB_BENCH    := python3 python3-cryptography redis-server redis-sentinel \

@@ -276,6 +276,8 @@ ngx_http_yoti_idv_run(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
             break;
 
         case NGX_HTTP_YOTI_IDV_ZONE_WAITED:
+            ngx_http_yoti_idv_metric_add(NGX_HTTP_YOTI_IDV_M_BURST_SAVED,
+                                         ctx->zone.rc == NGX_OK);
             ngx_http_yoti_idv_zone_waited(r, ctx);
             rc = NGX_OK;
             break;
@@ -299,6 +301,7 @@ ngx_http_yoti_idv_run(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
                 return NGX_AGAIN;
             }
 
+            ngx_http_yoti_idv_metric_fetch(ctx->ylcf, &ctx->answer);
             ctx->state = NGX_HTTP_YOTI_IDV_EVALUATE;
             rc = NGX_OK;
             break;
@@ -317,6 +320,8 @@ ngx_http_yoti_idv_run(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
             if (!ctx->media.sr->done) {
                 return NGX_AGAIN;
             }
+
+            ngx_http_yoti_idv_metric_fetch(ctx->ylcf, &ctx->media);
 
             ngx_http_yoti_idv_evaluate_media(ctx);
             rc = NGX_OK;
@@ -462,6 +467,7 @@ ngx_http_yoti_idv_zone(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
 
     case NGX_AGAIN:
         /* resume() takes it from here */
+        ngx_http_yoti_idv_metric_inc(BURST_WAITS);
         ctx->state = NGX_HTTP_YOTI_IDV_ZONE_WAIT;
         r->main->count++;
         return NGX_AGAIN;
@@ -504,6 +510,7 @@ ngx_http_yoti_idv_zone_waited(ngx_http_request_t *r,
     /* with the mapping, the zone's entry names the session */
     ctx->session_id = op->session_id;
     ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_HIT;
+    ngx_http_yoti_idv_metric_inc(ZONE_HIT);
 }
 
 
@@ -514,6 +521,8 @@ ngx_http_yoti_idv_after_zone(ngx_http_request_t *r,
     ngx_http_yoti_idv_main_conf_t  *ymcf;
 
     ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
+
+    ngx_http_yoti_idv_metric_inc(ZONE_MISS);
 
     if (ymcf->redis) {
         ctx->state = NGX_HTTP_YOTI_IDV_REDIS;
@@ -647,6 +656,7 @@ ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
     op = &ctx->redis;
 
     if (op->error) {
+        ngx_http_yoti_idv_metric_redis_error(op->error);
         ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR, op->error);
         ngx_snprintf((u_char *) ctx->result.detail,
                      NGX_YOTI_IDV_DETAIL_LEN - 1,
@@ -663,6 +673,7 @@ ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
         mapping = &op->values[0];
 
         if (mapping->data == NULL) {
+            ngx_http_yoti_idv_metric_inc(REDIS_MISS);
             ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_DENY, "no_session");
             return;
         }
@@ -687,9 +698,11 @@ ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
 
     if (cached->data && ngx_http_yoti_idv_cached(r, ctx, cached) == NGX_OK) {
         ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_HIT;
+        ngx_http_yoti_idv_metric_inc(REDIS_HIT);
         return;
     }
 
+    ngx_http_yoti_idv_metric_inc(REDIS_MISS);
     ctx->state = NGX_HTTP_YOTI_IDV_FETCH;
 }
 
@@ -968,6 +981,8 @@ ngx_http_yoti_idv_finish(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
     }
 
     ctx->state = NGX_HTTP_YOTI_IDV_FINISHED;
+
+    ngx_http_yoti_idv_metric_verdict(ctx);
 
     /* the subrequest's "while sending to client" is not ours */
     r->connection->log->action = NULL;

@@ -182,6 +182,27 @@ static ngx_command_t  ngx_http_yoti_idv_commands[] = {
       0,
       NULL },
 
+    { ngx_string("yoti_idv_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_yoti_idv_metrics_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yoti_idv_health"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_yoti_idv_metrics_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yoti_idv_metrics_buckets"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_yoti_idv_metrics_buckets,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -265,13 +286,15 @@ ngx_http_yoti_idv_init(ngx_conf_t *cf)
 
     *h = ngx_http_yoti_idv_rewrite_handler;
 
-    return NGX_OK;
+    return ngx_http_yoti_idv_metrics_init(cf);
 }
 
 
 static ngx_int_t
 ngx_http_yoti_idv_init_process(ngx_cycle_t *cycle)
 {
+    (void) ngx_http_yoti_idv_metrics_init_process(cycle);
+
     return ngx_http_yoti_idv_aws_init_process(cycle);
 }
 
@@ -485,6 +508,10 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_http_yoti_idv_fingerprint(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_yoti_idv_metrics_merge(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -16,6 +16,7 @@
 
 #include "ngx_yoti_idv_eval.h"
 #include "ngx_http_yoti_idv_params.h"
+#include "ngx_http_yoti_idv_metrics.h"
 
 
 #define NGX_HTTP_YOTI_IDV_VERSION      "0.3.0"
@@ -27,6 +28,8 @@ typedef struct ngx_http_yoti_idv_provider_s  ngx_http_yoti_idv_provider_t;
 typedef struct ngx_http_yoti_idv_redis_token_s  ngx_http_yoti_idv_redis_token_t;
 typedef struct ngx_http_yoti_idv_zone_s  ngx_http_yoti_idv_zone_t;
 typedef struct ngx_http_yoti_idv_aws_creds_s  ngx_http_yoti_idv_aws_creds_t;
+typedef struct ngx_http_yoti_idv_metrics_conf_s
+    ngx_http_yoti_idv_metrics_conf_t;
 
 
 /* yoti_idv_cache_valid, by verdict */
@@ -48,6 +51,8 @@ typedef struct {
 
     /* every yoti_idv_aws_credentials file and profile, once */
     ngx_array_t                     *aws_creds; /* of creds pointers */
+
+    ngx_http_yoti_idv_metrics_conf_t  *metrics; /* NULL: none */
 } ngx_http_yoti_idv_main_conf_t;
 
 
@@ -315,6 +320,33 @@ void ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     ngx_yoti_idv_verdict_e verdict, const char *reason,
     ngx_str_t *session_id, time_t valid);
 void ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_shm_op_t *op);
+
+
+/* what yoti_idv_metrics shows of a cache zone */
+
+typedef struct {
+    ngx_uint_t                     entries;
+    ngx_uint_t                     capacity;    /* entries, 0: unknown */
+    size_t                         used;        /* bytes */
+    size_t                         size;
+    ngx_atomic_uint_t              evictions;   /* kept in the zone */
+} ngx_http_yoti_idv_shm_stats_t;
+
+void ngx_http_yoti_idv_shm_stats(ngx_shm_zone_t *shm_zone,
+    ngx_http_yoti_idv_shm_stats_t *st);
+
+char *ngx_http_yoti_idv_metrics_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_yoti_idv_metrics_buckets(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_yoti_idv_metrics_merge(ngx_conf_t *cf,
+    ngx_http_yoti_idv_loc_conf_t *ylcf);
+ngx_int_t ngx_http_yoti_idv_metrics_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_yoti_idv_metrics_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_yoti_idv_metrics_notifications(ngx_conf_t *cf);
+void ngx_http_yoti_idv_metric_verdict(ngx_http_yoti_idv_ctx_t *ctx);
+void ngx_http_yoti_idv_metric_fetch(ngx_http_yoti_idv_loc_conf_t *ylcf,
+    ngx_http_yoti_idv_answer_t *a);
 
 
 extern ngx_module_t                        ngx_http_yoti_idv_module;

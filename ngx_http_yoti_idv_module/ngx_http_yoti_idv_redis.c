@@ -231,6 +231,7 @@ ngx_http_yoti_idv_redis_lookup(ngx_http_yoti_idv_redis_conf_t *rcf,
     }
 
     op->token = token;
+    ngx_http_yoti_idv_metric_inc(REDIS_MGET);
 
     op->timer.handler = ngx_http_yoti_idv_redis_timeout;
     op->timer.data = op;
@@ -587,6 +588,7 @@ ngx_http_yoti_idv_redis_lookup_done(redisAsyncContext *ac, redisReply *rep,
         /* a server that answers: the next failure backs off from scratch */
         node->backoff = 0;
         node->error = NULL;
+        ngx_http_yoti_idv_metric_redis_up(1);
 
         if (ngx_http_yoti_idv_redis_copy(op, values) != NGX_OK) {
             op->error = "redis:error";
@@ -756,7 +758,10 @@ ngx_http_yoti_idv_redis_store(ngx_http_yoti_idv_redis_conf_t *rcf,
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
                        "yoti_idv redis store skipped: %s", err);
+        return;
     }
+
+    ngx_http_yoti_idv_metric_inc(REDIS_SET);
 }
 
 
@@ -788,6 +793,8 @@ ngx_http_yoti_idv_redis_get(ngx_log_t *log,
         return NULL;
     }
 
+    ngx_http_yoti_idv_metric_add(NGX_HTTP_YOTI_IDV_M_REDIS_RECONNECTS,
+                                 node->used);
     node->used = 1;
 
     /* the address was resolved at configuration time: no DNS here */
@@ -1062,6 +1069,8 @@ ngx_http_yoti_idv_redis_connected(const redisAsyncContext *ac, int status)
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_http_yoti_idv_redis.log, 0,
                    "yoti_idv redis connected to \"%V\"", &node->name);
 
+    ngx_http_yoti_idv_metric_redis_up(node->ready);
+
     /* an idle connection a firewall dropped is noticed, not waited on */
 
     if (node->port && redisEnableKeepAlive((redisContext *) &ac->c)
@@ -1132,6 +1141,7 @@ ngx_http_yoti_idv_redis_failed(ngx_http_yoti_idv_redis_node_t *node,
     rd = &ngx_http_yoti_idv_redis;
 
     node->error = error;
+    ngx_http_yoti_idv_metric_redis_up(0);
 
     node->backoff = node->backoff ? ngx_min(node->backoff * 2,
                                             NGX_HTTP_YOTI_IDV_REDIS_BACKOFF_MAX)

@@ -28,6 +28,7 @@ typedef struct {
     ngx_rbtree_t                   rbtree;
     ngx_rbtree_node_t              sentinel;
     ngx_queue_t                    queue;
+    ngx_atomic_uint_t              evictions;   /* for yoti_idv_metrics */
 } ngx_http_yoti_idv_shm_sh_t;
 
 
@@ -676,7 +677,43 @@ ngx_http_yoti_idv_shm_expire(ngx_http_yoti_idv_zone_t *zone, ngx_uint_t force)
         ngx_slab_free_locked(zone->shpool, node);
 
         if (force) {
+            zone->sh->evictions++;
             return;
         }
     }
+}
+
+
+/* for yoti_idv_metrics: not on the request path, the walk is fine */
+
+void
+ngx_http_yoti_idv_shm_stats(ngx_shm_zone_t *shm_zone,
+    ngx_http_yoti_idv_shm_stats_t *st)
+{
+    ngx_queue_t               *q;
+    ngx_http_yoti_idv_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    ngx_memzero(st, sizeof(ngx_http_yoti_idv_shm_stats_t));
+
+    st->size = shm_zone->shm.size;
+
+    if (zone->sh == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = ngx_queue_next(q))
+    {
+        st->entries++;
+    }
+
+    st->used = st->size - zone->shpool->pfree * ngx_pagesize;
+    st->evictions = zone->sh->evictions;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }
