@@ -18,7 +18,7 @@
 #include "ngx_http_yoti_idv_params.h"
 
 
-#define NGX_HTTP_YOTI_IDV_VERSION      "0.3.0"
+#define NGX_HTTP_YOTI_IDV_VERSION      "0.4.0"
 #define NGX_HTTP_YOTI_IDV_SDK          "Nginx"
 #define NGX_HTTP_YOTI_IDV_SDK_VERSION  "Nginx-" NGX_HTTP_YOTI_IDV_VERSION
 
