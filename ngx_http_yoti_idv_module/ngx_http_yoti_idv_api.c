@@ -190,8 +190,28 @@ ngx_http_yoti_idv_yoti_evaluate(ngx_http_yoti_idv_loc_conf_t *ylcf,
     ngx_http_yoti_idv_answer_t *a, const ngx_yoti_idv_policy_t *policy,
     ngx_yoti_idv_result_t *res)
 {
+    size_t                     n;
+    u_char                    *p;
+    ngx_http_core_loc_conf_t  *clcf;
+
     ngx_yoti_idv_eval_response(a->status, (const char *) a->body.data,
                                a->body.len, policy, res);
+
+    /* a 404 that is not the provider's: name where it came from */
+
+    if (a->status == NGX_HTTP_NOT_FOUND && res->verdict == NGX_YOTI_IDV_ERROR
+        && a->sr)
+    {
+        clcf = ngx_http_get_module_loc_conf(a->sr, ngx_http_core_module);
+
+        n = ngx_strlen(res->detail);
+
+        p = ngx_snprintf((u_char *) res->detail + n,
+                         sizeof(res->detail) - 1 - n,
+                         " (API location \"%V\", \"yoti_idv_api %V\")",
+                         &clcf->name, &ylcf->api);
+        *p = '\0';
+    }
 }
 
 

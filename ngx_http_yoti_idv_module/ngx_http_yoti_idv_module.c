@@ -638,7 +638,9 @@ ngx_http_yoti_idv_pem_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_yoti_idv_loc_conf_t *ylcf = conf;
 
     char                 err[256];
+    u_char               mode[4];
     ngx_str_t           *value, path;
+    ngx_file_info_t      fi;
     ngx_pool_cleanup_t  *cln;
 
     if (ylcf->key != NGX_CONF_UNSET_PTR) {
@@ -670,6 +672,21 @@ ngx_http_yoti_idv_pem_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     cln->handler = ngx_http_yoti_idv_key_cleanup;
     cln->data = ylcf->key;
+
+    /* the master reads it as root; nobody else needs to */
+
+    if (ngx_file_info(path.data, &fi) == 0 && (fi.st_mode & 0077)) {
+        mode[0] = '0' + ((fi.st_mode >> 9) & 7);
+        mode[1] = '0' + ((fi.st_mode >> 6) & 7);
+        mode[2] = '0' + ((fi.st_mode >> 3) & 7);
+        mode[3] = '0' + (fi.st_mode & 7);
+
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"yoti_idv_pem_key\" \"%V\" can be read by "
+                           "other users (mode %*s): install it with "
+                           "\"install -m 0600 -o root\"",
+                           &path, (size_t) 4, mode);
+    }
 
     return NGX_CONF_OK;
 }
@@ -749,6 +766,20 @@ ngx_http_yoti_idv_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "1 to 64 of A-Z, 0-9 and \"_\" expected",
                            &value[1]);
         return NGX_CONF_ERROR;
+    }
+
+    /*
+     * a type the module has never heard of is still required (new types
+     * appear before the module knows them), but a misspelled one denies
+     * every user: say so at nginx -t
+     */
+
+    if (!ngx_yoti_idv_known_type((char *) value[1].data, value[1].len)) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"yoti_idv_require\" \"%V\": unknown check type, "
+                           "required as given (a session without such a "
+                           "check is denied); the known types are %s",
+                           &value[1], ngx_yoti_idv_known_types);
     }
 
     if (ylcf->requires == NGX_CONF_UNSET_PTR) {
