@@ -48,6 +48,9 @@ typedef struct {
 
     /* every yoti_idv_aws_credentials file and profile, once */
     ngx_array_t                     *aws_creds; /* of creds pointers */
+
+    /* each server's API prefixes, checked once the locations are known */
+    ngx_array_t                     *apis;      /* of ngx_http_yoti_idv_api_t */
 } ngx_http_yoti_idv_main_conf_t;
 
 
