@@ -139,6 +139,10 @@ unit:
 test: deps-test
 	$(MAKE) module
 	$(MAKE) unit
+	@echo "test: the configuration tests (t/001, t/010, t/013, t/042, ...)" \
+	      "start nginx with broken configurations on purpose: the" \
+	      "[emerg] and [warn] lines they print are expected; prove's" \
+	      "summary at the end says whether anything failed"
 	@./util/prove.sh $(MODULE_SO) $(NGINX_BIN)
 
 # ---- the Debian package ---------------------------------------------------
@@ -274,7 +278,7 @@ fuzz: nginx-version-bookworm
 
 demo: deps-test
 	$(MAKE) module
-	@./util/demo.sh $(MODULE_SO) $(NGINX_BIN)
+	@KEEP=$(KEEP) ./util/demo.sh $(MODULE_SO) $(NGINX_BIN)
 
 bench: deps-bench
 	$(MAKE) module
