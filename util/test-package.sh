@@ -121,6 +121,7 @@ for t in $(sed -n 's/^Tests: *//p' "$src/debian/tests/control"); do
 done
 
 echo "== 4. the t/ suite against $so"
+echo "   (the configuration tests print [emerg] and [warn] lines on purpose)"
 (cd "$top" && ./util/prove.sh "$so" /usr/sbin/nginx) || fail "the t/ suite"
 
 echo "== 5. apt-get purge $package"
