@@ -72,7 +72,7 @@ DEB_VALGRIND := valgrind
 DEB_PACKAGE  := build-essential debhelper dpkg-dev fakeroot lintian \
                 nginx nginx-dev libssl-dev libcjson-dev libhiredis-dev
 # and `make test-package` (the autopkgtests' Depends)
-DEB_PKGTEST  := curl openssl python3 python3-cryptography psmisc
+DEB_PKGTEST  := autopkgtest curl openssl python3 python3-cryptography psmisc
 
 .PHONY: all module nginx deps deps-test deps-valgrind deps-bench unit test \
         test-valgrind demo bench bench-redis-restart clean deps-deb deb \
