@@ -19,7 +19,7 @@
 #include "ngx_http_yoti_idv_metrics.h"
 
 
-#define NGX_HTTP_YOTI_IDV_VERSION      "0.3.0"
+#define NGX_HTTP_YOTI_IDV_VERSION      "0.4.0"
 #define NGX_HTTP_YOTI_IDV_SDK          "Nginx"
 #define NGX_HTTP_YOTI_IDV_SDK_VERSION  "Nginx-" NGX_HTTP_YOTI_IDV_VERSION
 
@@ -53,6 +53,9 @@ typedef struct {
     ngx_array_t                     *aws_creds; /* of creds pointers */
 
     ngx_http_yoti_idv_metrics_conf_t  *metrics; /* NULL: none */
+
+    /* each server's API prefixes, checked once the locations are known */
+    ngx_array_t                     *apis;      /* of ngx_http_yoti_idv_api_t */
 } ngx_http_yoti_idv_main_conf_t;
 
 

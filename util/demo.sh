@@ -7,7 +7,8 @@
 #   util/demo.sh MODULE_SO NGINX_BINARY
 #
 # Everything listens on 127.0.0.1 only, runs in a temporary directory and
-# is stopped (by pid) when the script ends.
+# is stopped (by pid) when the script ends.  KEEP=1 (make demo KEEP=1)
+# keeps that directory: nginx.conf to copy from, the logs, the sessions.
 
 set -euo pipefail
 
@@ -25,7 +26,13 @@ cleanup() {
     for pid in "${pids[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
-    rm -rf "$work"
+    if [ "${KEEP:-0}" = 1 ]; then
+        echo
+        echo "demo: KEEP=1: the configuration is $work/nginx.conf," \
+             "the logs are in $work/logs"
+    else
+        rm -rf "$work"
+    fi
 }
 trap cleanup EXIT INT TERM
 
