@@ -42,6 +42,7 @@ typedef struct {
     ngx_str_t                      password;
     ngx_msec_t                     connect_timeout;
     ngx_msec_t                     timeout;
+    ngx_uint_t                     fallback;    /* fallback=provider */
 } ngx_http_yoti_idv_redis_conf_t;
 
 
@@ -55,7 +56,8 @@ typedef struct {
 
 /*
  * yoti_idv_redis host[:port] | unix:/path [db=N] [password=...]
- *                [connect_timeout=time] [timeout=time];
+ *                [connect_timeout=time] [timeout=time]
+ *                [fallback=provider];
  * value[0] is the directive's name; "resolve" 0 keeps names unresolved
  */
 ngx_http_yoti_idv_param_e ngx_http_yoti_idv_parse_redis(ngx_pool_t *pool,
