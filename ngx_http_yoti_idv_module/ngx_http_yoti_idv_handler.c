@@ -481,6 +481,13 @@ ngx_http_yoti_idv_zone(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
 
     default:
         /* NGX_DECLINED: this request fetches; NGX_ERROR: no zone today */
+
+        if (rc == NGX_DECLINED && op->stale) {
+            /* expired, within the stale window: for a provider failure */
+            ngx_http_yoti_idv_keep_stale(ctx, op->verdict, op->reason,
+                                         op->reason_len, &op->session_id);
+        }
+
         ngx_http_yoti_idv_after_zone(r, ctx);
         return NGX_OK;
     }
