@@ -109,6 +109,11 @@ static void ngx_http_yoti_idv_keep_stale(ngx_http_yoti_idv_ctx_t *ctx,
 static ngx_uint_t ngx_http_yoti_idv_use_stale(ngx_http_request_t *r,
     ngx_http_yoti_idv_ctx_t *ctx);
 static ngx_uint_t ngx_http_yoti_idv_temporary(const char *reason);
+static ngx_int_t ngx_http_yoti_idv_refresh_gate(ngx_http_request_t *r);
+static void ngx_http_yoti_idv_refresh(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx);
+static ngx_int_t ngx_http_yoti_idv_refresh_done(ngx_http_request_t *sr,
+    void *data, ngx_int_t rc);
 
 
 ngx_int_t
@@ -133,6 +138,10 @@ ngx_http_yoti_idv_rewrite_handler(ngx_http_request_t *r)
 
     if (r == r->main) {
         return NGX_DECLINED;
+    }
+
+    if (ngx_http_yoti_idv_is_refresh(r)) {
+        return ngx_http_yoti_idv_refresh_gate(r);
     }
 
     rc = ngx_http_yoti_idv_gate(r);
@@ -398,6 +407,13 @@ ngx_http_yoti_idv_ids(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
     ctx->state = ymcf->zone ? NGX_HTTP_YOTI_IDV_ZONE
                             : NGX_HTTP_YOTI_IDV_REDIS;
 
+    if (ctx->refresh) {
+        /* the zone's entry is what it refreshes, and it owns it */
+        ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_MISS;
+        ctx->state = ymcf->redis ? NGX_HTTP_YOTI_IDV_REDIS
+                                 : NGX_HTTP_YOTI_IDV_FETCH;
+    }
+
     return NGX_OK;
 }
 
@@ -463,7 +479,7 @@ ngx_http_yoti_idv_zone(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
     op->done = ngx_http_yoti_idv_wake_up;
     op->data = ctx;
     op->use_stale = (ngx_msec_t) ctx->ylcf->use_stale * 1000;
-    op->background = 0;
+    op->background = ctx->ylcf->background_update ? 1 : 0;
 
     rc = ngx_http_yoti_idv_shm_lookup(op);
 
@@ -471,6 +487,12 @@ ngx_http_yoti_idv_zone(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
 
     case NGX_OK:
         ngx_http_yoti_idv_zone_waited(r, ctx);
+
+        if (op->stale) {
+            /* background update: expired, answered while it refreshes */
+            ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_UPDATING;
+        }
+
         return NGX_OK;
 
     case NGX_AGAIN:
@@ -707,7 +729,9 @@ ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
         }
     }
 
-    if (cached->data && ngx_http_yoti_idv_cached(r, ctx, cached) == NGX_OK) {
+    if (cached->data && !ctx->refresh
+        && ngx_http_yoti_idv_cached(r, ctx, cached) == NGX_OK)
+    {
         ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_HIT;
         return;
     }
@@ -1002,6 +1026,19 @@ ngx_http_yoti_idv_finish(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
 
     res = &ctx->result;
     ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
+
+    if (ctx->zone.owner && ctx->zone.refresh && !ctx->refresh) {
+        /* answered from the zone: the entry is refreshed in background */
+        ngx_http_yoti_idv_refresh(r, ctx);
+    }
+
+    if (ctx->refresh && ctx->zone.owner
+        && res->verdict == NGX_YOTI_IDV_ERROR)
+    {
+        /* a refresh that fails leaves the old verdict until it expires */
+        ngx_http_yoti_idv_shm_store(&ctx->zone, NGX_YOTI_IDV_ERROR, "",
+                                    &ctx->session_id, -1, 0);
+    }
 
     if (ngx_http_yoti_idv_use_stale(r, ctx)) {
 
@@ -1493,4 +1530,119 @@ ngx_http_yoti_idv_temporary(const char *reason)
     }
 
     return 0;
+}
+
+
+/*
+ * yoti_idv_cache_background_update: the refresh is a background
+ * subrequest to the same location, which runs the gate with the zone
+ * entry's ownership (ctx->refresh: past the zone, never from a cached
+ * verdict, with the mapping read anew), stores what it gets and ends with
+ * 204; nothing of it reaches the client or the location's content.
+ */
+
+ngx_uint_t
+ngx_http_yoti_idv_is_refresh(ngx_http_request_t *r)
+{
+    return r->post_subrequest
+           && r->post_subrequest->handler == ngx_http_yoti_idv_refresh_done;
+}
+
+
+static ngx_int_t
+ngx_http_yoti_idv_refresh_gate(ngx_http_request_t *r)
+{
+    ngx_int_t                      rc;
+    ngx_http_yoti_idv_ctx_t       *ctx;
+    ngx_http_yoti_idv_loc_conf_t  *ylcf;
+
+    r->header_only = 1;
+
+    ylcf = ngx_http_get_module_loc_conf(r, ngx_http_yoti_idv_module);
+    ctx = ngx_http_yoti_idv_get_ctx(r);
+
+    if (ctx && ctx->refreshed) {
+        /* posted again by a fetch after it ended: nothing more to do */
+        return NGX_DONE;
+    }
+
+    rc = ylcf->enable ? ngx_http_yoti_idv_gate(r) : NGX_DECLINED;
+
+    if (rc == NGX_AGAIN) {
+        return NGX_DONE;
+    }
+
+    ctx = ngx_http_yoti_idv_get_ctx(r);
+
+    if (ctx) {
+        ctx->refreshed = 1;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "yoti_idv refresh done: %i", rc);
+
+    return NGX_HTTP_NO_CONTENT;
+}
+
+
+static void
+ngx_http_yoti_idv_refresh(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
+{
+    ngx_http_request_t          *sr;
+    ngx_http_yoti_idv_ctx_t     *rctx;
+    ngx_http_post_subrequest_t  *ps;
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        goto failed;
+    }
+
+    ps->handler = ngx_http_yoti_idv_refresh_done;
+    ps->data = NULL;
+
+    if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_BACKGROUND)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    sr->header_only = 1;
+
+    rctx = ngx_http_yoti_idv_create_ctx(sr);
+    if (rctx == NULL) {
+        goto failed;
+    }
+
+    ngx_http_yoti_idv_bind(rctx, ctx->ylcf, &ctx->user_id,
+                           &ctx->var_session_id);
+
+    rctx->refresh = 1;
+
+    /* the entry's fetch is the refresh's now */
+
+    rctx->zone = ctx->zone;
+    rctx->zone.data = rctx;
+    rctx->zone.log = sr->connection->log;
+    rctx->zone.refresh = 0;
+
+    ctx->zone.owner = 0;
+    ctx->zone.refresh = 0;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "yoti_idv background refresh");
+
+    return;
+
+failed:
+
+    ngx_http_yoti_idv_shm_release(&ctx->zone);
+}
+
+
+static ngx_int_t
+ngx_http_yoti_idv_refresh_done(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc)
+{
+    return rc;
 }

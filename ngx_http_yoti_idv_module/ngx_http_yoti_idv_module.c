@@ -480,6 +480,14 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ymcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yoti_idv_module);
 
+    if (conf->background_update && ymcf->zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"yoti_idv_cache_background_update\" needs "
+                           "\"yoti_idv_cache_zone\": the zone makes one "
+                           "refresh of a verdict for all workers");
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->session_id == NULL && ymcf->redis == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"yoti_idv\" is on but neither "

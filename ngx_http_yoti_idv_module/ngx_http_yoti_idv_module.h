@@ -304,6 +304,10 @@ typedef struct {
     unsigned                       evaluated:1; /* from the provider's answer */
     unsigned                       fetched:1;   /* the breaker waits for it */
 
+    /* a background refresh of the zone's entry, see refresh() */
+    unsigned                       refresh:1;
+    unsigned                       refreshed:1;
+
     /*
      * yoti_idv_cache_use_stale: a verdict for this user, policy and
      * session that expired within the window, from the zone or Redis,
@@ -340,6 +344,7 @@ ngx_int_t ngx_http_yoti_idv_fetch_media(ngx_http_request_t *r,
     ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *session_id,
     ngx_str_t *media_id, ngx_http_yoti_idv_answer_t *answer);
 ngx_uint_t ngx_http_yoti_idv_is_fetch(ngx_http_request_t *r);
+ngx_uint_t ngx_http_yoti_idv_is_refresh(ngx_http_request_t *r);
 ngx_int_t ngx_http_yoti_idv_add_header(ngx_http_yoti_idv_fetch_t *fetch,
     char *key, u_char *value, size_t len);
 

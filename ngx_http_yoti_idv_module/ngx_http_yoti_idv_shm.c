@@ -266,6 +266,7 @@ ngx_int_t
 ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
 {
     ngx_int_t                      rc;
+    ngx_uint_t                     bound;
     ngx_msec_t                     now;
     ngx_http_yoti_idv_zone_t      *zone;
     ngx_http_yoti_idv_shm_node_t  *yn;
@@ -275,6 +276,9 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
     op->rc = NGX_DECLINED;
     op->stale = 0;
     op->refresh = 0;
+
+    /* for the mapping's session, an expired entry waits for the mapping */
+    bound = (op->session_id.len != 0);
 
     if (op->key.len > 0xffff) {
         return NGX_ERROR;
@@ -317,7 +321,7 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
             op->rc = NGX_DECLINED;
             op->stale = 1;
 
-            if (op->background) {
+            if (op->background && bound) {
 
                 if (!(yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0)) {
                     yn->fetching = 1;
