@@ -841,6 +841,7 @@ ngx_http_yoti_idv_ask(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
 static void
 ngx_http_yoti_idv_evaluate(ngx_http_yoti_idv_ctx_t *ctx)
 {
+    ngx_int_t                      failed;
     ngx_yoti_idv_policy_t          policy;
     ngx_http_yoti_idv_answer_t    *a;
     ngx_http_yoti_idv_loc_conf_t  *ylcf;
@@ -850,11 +851,11 @@ ngx_http_yoti_idv_evaluate(ngx_http_yoti_idv_ctx_t *ctx)
 
     ctx->evaluated = 1;
 
-    if (ngx_http_yoti_idv_failed(ctx, a, "provider",
-                                 "the provider's response",
-                                 "the request to the provider")
-        != NGX_OK)
-    {
+    failed = ngx_http_yoti_idv_failed(ctx, a, "provider",
+                                      "the provider's response",
+                                      "the request to the provider");
+
+    if (failed != NGX_OK) {
         ngx_http_yoti_idv_policy(ctx, &policy);
 
         ylcf->provider->evaluate(ylcf, a, &policy, &ctx->result);
@@ -871,8 +872,8 @@ ngx_http_yoti_idv_evaluate(ngx_http_yoti_idv_ctx_t *ctx)
                                                 ctx->result.reason));
     }
 
-    if (ctx->result.verdict == NGX_YOTI_IDV_ERROR) {
-        ctx->state = NGX_HTTP_YOTI_IDV_EVALUATED;
+    if (failed == NGX_OK) {
+        /* the ERROR verdict is set, and the state */
         return;
     }
 
