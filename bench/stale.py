@@ -74,7 +74,6 @@ def redis_set_users(port, n):
         k, v = ("yoti_idv:user:u%d" % i).encode(), SESSION.encode()
         out += b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
             len(k), k, len(v), v)
-    out += b"*1\r\n$8\r\nFLUSHALL\r\n"[:0]
     s.sendall(out)
     got = b""
     while got.count(b"\r\n") < n:
@@ -156,13 +155,6 @@ class Bench:
     def start_nginx(self, valid, loc):
         self.stop_nginx()
         self.port = free_port()
-        subprocess.run(["/usr/bin/redis-cli", "-p", str(self.redis_port),
-                        "--scan", "--pattern", "yoti_idv:verdict:*"],
-                       stdout=subprocess.PIPE, check=False)
-        s = socket.create_connection(("127.0.0.1", self.redis_port))
-        # the verdicts of the last instance go: every case starts cold
-        s.sendall(b"*1\r\n$4\r\nEVAL\r\n"[:0])
-        s.close()
         conf = """
 load_module %(module)s;
 daemon off;
@@ -214,13 +206,11 @@ http {
         self.nginx = subprocess.Popen([self.a.nginx, "-p", self.work, "-c",
                                        self.work + "/nginx.conf"])
         wait_port(self.port)
-        # a new zone; Redis verdicts from the last case would answer: a
-        # new prefix is simpler than deleting them
         mock(self.mock_port, "reset")
 
     def flush_verdicts(self):
+        """every case starts cold: the mappings stay, the verdicts go"""
         s = socket.create_connection(("127.0.0.1", self.redis_port))
-        # keep the mappings, drop the verdicts
         script = (b"for _,k in ipairs(redis.call('KEYS','yoti_idv:verdict:*'))"
                   b" do redis.call('DEL',k) end return 1")
         s.sendall(b"*3\r\n$4\r\nEVAL\r\n$%d\r\n%s\r\n$1\r\n0\r\n"
