@@ -65,7 +65,7 @@ X-Session-Id: verified-alice
 --- timeout: 6
 
 
-=== TEST 1b: ...and says so in the log, at info
+=== TEST 2: ...and says so in the log, at info
 --- init
 YotiIdvMock::mock_get('/__mock/reset');
 my %h = ('X-User-Id' => 'alice', 'X-Session-Id' => 'verified-alice');
@@ -85,7 +85,7 @@ session "verified-alice" answered from its expired verdict (yoti_idv_cache_use_s
 
 
 
-=== TEST 2: every temporary failure: 500, 429, a closed connection, a timeout
+=== TEST 3: every temporary failure: 500, 429, a closed connection, a timeout
 --- request eval
 ["GET /__mock/reset", "GET /members/", "GET /__mock/outage/status-500",
  "GET /__mock/sleep/1200", "GET /members/", "GET /__mock/outage/status-429",
@@ -109,7 +109,7 @@ X-Session-Id: verified-alice
 
 
 
-=== TEST 3: a permanent error (401: the signature) is not answered from stale
+=== TEST 4: a permanent error (401: the signature) is not answered from stale
 --- request eval
 ["GET /__mock/reset", "GET /members/", "GET /__mock/outage/status-401",
  "GET /__mock/sleep/1200", "GET /members/"]
@@ -127,7 +127,7 @@ X-Session-Id: verified-alice
 
 
 
-=== TEST 4: a revocation (the provider no longer knows the session) wins over the expired ALLOW
+=== TEST 5: a revocation (the provider no longer knows the session) wins over the expired ALLOW
 --- request eval
 ["GET /__mock/reset", "GET /members/", "GET /__mock/outage/status-404",
  "GET /__mock/sleep/1200", "GET /members/", "GET /__mock/outage/status-503",
@@ -144,7 +144,7 @@ X-Session-Id: verified-alice
 
 
 
-=== TEST 5: after the window, the error
+=== TEST 6: after the window, the error
 --- config
     location /members/ {
         yoti_idv                  on;
@@ -176,7 +176,7 @@ X-Session-Id: verified-alice
 
 
 
-=== TEST 6: off (the default): the error, as before
+=== TEST 7: off (the default): the error, as before
 --- config
     location /members/ {
         yoti_idv                  on;
@@ -205,7 +205,7 @@ X-Session-Id: verified-alice
 
 
 
-=== TEST 7: a stale DENY is a DENY, and the verdict of another session never serves
+=== TEST 8: a stale DENY is a DENY, and the verdict of another session never serves
 --- request eval
 ["GET /__mock/reset", "GET /members/?s=liveness-all-reject",
  "GET /__mock/outage/status-503", "GET /__mock/sleep/1200",
@@ -236,7 +236,7 @@ X-User-Id: alice
 
 
 
-=== TEST 8: bad values
+=== TEST 9: bad values
 --- config
     location /members/ {
         yoti_idv_cache_use_stale  soon;
