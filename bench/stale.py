@@ -125,6 +125,8 @@ def wrk(port, users, duration, conns=16):
         r["p" + pct] = parse_time(m.group(1), m.group(2)) if m else None
     m = re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s|m)", out)
     r["max"] = parse_time(m.group(1), m.group(2)) if m else None
+    m = re.search(r"slow share: ([\d.]+)%", out)
+    r["slow"] = float(m.group(1)) if m else None
     return r
 
 
@@ -264,9 +266,27 @@ http {
         mock(self.mock_port, "outage/status-503")
         c0 = int(mock(self.mock_port, "count"))
         t0 = time.monotonic()
+
+        # the provider requests, once a second, to see the breaker's rate
+        samples = []
+        done = threading.Event()
+
+        def sample():
+            while not done.wait(1.0):
+                samples.append((time.monotonic() - t0,
+                                int(mock(self.mock_port, "count"))))
+
+        th = threading.Thread(target=sample)
+        th.start()
         r = wrk(self.port, self.a.users, 20)
+        done.set()
+        th.join()
         r["outage_s"] = time.monotonic() - t0
         r["provider"] = int(mock(self.mock_port, "count")) - c0
+        # the last 8 s: the breaker has been open for a while by then
+        late = [s for s in samples if s[0] >= 12.0]
+        r["late_rate"] = ((late[-1][1] - late[0][1]) / (late[-1][0] - late[0][0])
+                          if len(late) >= 2 else None)
 
         # (c): the provider is back; until when is each answer stale?
         mock(self.mock_port, "outage/off")
@@ -331,37 +351,45 @@ def main():
         "",
         "(a) The verdicts (20 s) reach their end during the run:",
         "",
-        "| background update | requests | p50 | p99 | max | provider "
-        "requests |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| background update | requests | p50 | p99 | max | >= 45 ms | "
+        "provider requests |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, r in (("off", a_off), ("on", a_on)):
-        lines.append("| %s | %d | %s | %s | %s | %d |" % (
+        lines.append("| %s | %d | %s | %s | %s | %s | %d |" % (
             name, r["requests"], ms(r["p50"]), ms(r["p99"]), ms(r["max"]),
+            "-" if r["slow"] is None else "%.3f%%" % r["slow"],
             r["provider"]))
     lines += [
         "",
         "Target: with background update, no request waits for the "
-        "provider (p99 well under 50 ms); %s." % (
-            "met" if a_on["p99"] is not None and a_on["p99"] < 50
-            else "FAIL"),
+        "provider: a share of requests >= 45 ms no larger than the "
+        "machine's own noise, against about one request per user (%d "
+        "users) without it.  Off: %s, on: %s." % (
+            a.users,
+            "-" if a_off["slow"] is None else "%.3f%%" % a_off["slow"],
+            "-" if a_on["slow"] is None else "%.3f%%" % a_on["slow"]),
         "",
         "(b) The provider answers 503 to everything for 20 s, from the "
         "moment the verdicts (5 s) were fetched:",
         "",
-        "| use_stale | requests | allowed | provider requests | per second |",
-        "| --- | --- | --- | --- | --- |",
+        "| use_stale | requests | allowed | provider requests | per second "
+        "| per second, the last 8 s |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, r in (("5m", b_on), ("off", b_off)):
         n = max(r["requests"], 1)
-        lines.append("| %s | %d | %.1f%% | %d | %.1f |" % (
+        lines.append("| %s | %d | %.1f%% | %d | %.1f | %s |" % (
             name, r["requests"], 100.0 * (n - r["non2xx"]) / n,
-            r["provider"], r["provider"] / r["outage_s"]))
+            r["provider"], r["provider"] / r["outage_s"],
+            "-" if r["late_rate"] is None else "%.1f" % r["late_rate"]))
     lines += [
         "",
-        "Targets: 100%% allowed with use_stale, 0%% without it after the "
-        "verdicts expire (the first 5 s are fresh hits); about one provider "
-        "request a second (the breaker's probe, after its 5 s).",
+        "Targets: 100% allowed with use_stale, 0% without it once the "
+        "verdicts expired (the first seconds are fresh hits); about one "
+        "provider request a second once the breaker is open (it opens "
+        "after 5 s of failures, which start when the verdicts expire: "
+        "before that every expired user's request still asks).",
         "",
         "(c) Recovery, from the provider's return to the first fresh "
         "verdict: %s with use_stale, %s without (one breaker probe a "
