@@ -5,11 +5,23 @@
 # refresh reads it anew.
 
 use lib 't/lib';
+
+use File::Temp qw(tempdir);
+
+# the fixtures with dates of birth, for the age policy's refresh
+our $Sessions;
+
+BEGIN {
+    $Sessions = tempdir('yoti-idv-bg-reqs-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    system('/usr/bin/python3', 't/mock/gen_sessions.py',
+           '--requirements', $Sessions) == 0
+        or die "gen_sessions.py --requirements failed\n";
+}
+
+use YotiIdvMock sessions => $Sessions;
 use Test::Nginx::Socket 'no_plan';
 use YotiIdvTest;
 use YotiIdvRedis;
-
-use File::Temp qw(tempdir);
 use Time::HiRes ();
 use IO::Socket::INET;
 
@@ -275,7 +287,39 @@ X-Session-Id: verified-alice
 
 
 
-=== TEST 9: without a zone: refused
+=== TEST 9: an age policy: the refresh reads the document fields too
+--- config
+    location /members/ {
+        yoti_idv                          on;
+        yoti_idv_user_id                  $http_x_user_id;
+        yoti_idv_session_id               $http_x_session_id;
+        yoti_idv_require                  LIVENESS;
+        yoti_idv_require                  ID_DOCUMENT_AUTHENTICITY;
+        yoti_idv_require_age              18;
+        yoti_idv_cache_background_update  on;
+
+        add_header X-IDV-Cache $yoti_idv_cache always;
+        proxy_set_header X-IDV-Verdict $yoti_idv_verdict;
+        proxy_set_header X-IDV-Session "$yoti_idv_session_id $yoti_idv_cache";
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
+    }
+--- init
+main::first('X-User-Id' => 'alice', 'X-Session-Id' => 'age-adult');
+select(undef, undef, undef, 4.6);
+--- request eval
+["GET /members/", "GET /__mock/sleep/400", "GET /__mock/count/age-adult",
+ "GET /__mock/count-media", "GET /members/"]
+--- more_headers
+X-User-Id: alice
+X-Session-Id: age-adult
+--- response_body eval
+["app: ALLOW age-adult HIT\n", "slept 400\n", "2\n", "2\n",
+ "app: ALLOW age-adult HIT\n"]
+--- timeout: 8
+
+
+
+=== TEST 10: without a zone: refused
 --- http_config eval
 $YotiIdvTest::HttpConfig
 --- must_die
