@@ -45,6 +45,15 @@
  * caches that verdict under its own key.  The document fields, ctx->media,
  * serve only the evaluation that asked for them: nothing read from them
  * but the verdict and its reason leaves the module.
+ *
+ * yoti_idv_cache_use_stale: the zone and Redis may hand over an expired
+ * verdict for this session (ctx->stale), which EVALUATED uses in place of
+ * a temporary provider failure, and drops when the mapping names another
+ * session.  yoti_idv_cache_background_update: a zone hit that took the
+ * entry's refresh hands it, in EVALUATED, to a background subrequest to
+ * the same location (ctx->refresh there: past the zone, never from a
+ * cached verdict), which runs this same state machine on its own ctx and
+ * ends with 204; the request itself is answered at once.
  */
 
 
