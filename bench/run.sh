@@ -7,8 +7,9 @@
 # 127.0.0.1, runs wrk, valgrind (callgrind) and a burst client against
 # them, prints the table and writes it to bench/results/latest.md; then
 # bench/cold_path.py compares the cold path of the two providers
-# (bench/results/cold-path.md), and bench/redis_ha.py measures Redis
-# Cluster and Sentinel (bench/results/redis-ha.md).
+# (bench/results/cold-path.md), bench/redis_ha.py measures Redis
+# Cluster and Sentinel (bench/results/redis-ha.md), and bench/stale.py
+# stale verdicts, background update and the breaker (bench/results/stale.md).
 # Everything it starts is stopped by pid when it ends.  See
 # bench/README.md.  Exits 0 even when a target is missed (FAIL is printed).
 
@@ -29,6 +30,12 @@ shift $(( $# >= 2 ? 2 : 1 ))
     --out "$(dirname "$0")/results/redis-ha.md"
 
 # the cold path of each provider: CPU per signed fetch, Yoti and Rekognition
-exec /usr/bin/python3 "$(dirname "$0")/cold_path.py" \
+/usr/bin/python3 "$(dirname "$0")/cold_path.py" \
     --module "$module" --nginx "$nginx" \
     --out "$(dirname "$0")/results/cold-path.md"
+
+# known users near expiry and through a provider outage: background
+# update, use_stale, the breaker (issue 14)
+exec /usr/bin/python3 "$(dirname "$0")/stale.py" \
+    --module "$module" --nginx "$nginx" \
+    --out "$(dirname "$0")/results/stale.md"

@@ -353,8 +353,16 @@ ngx_http_yoti_idv_subrequest(ngx_http_request_t *r,
     ps->handler = ngx_http_yoti_idv_fetch_done;
     ps->data = answer;
 
+    /*
+     * a background refresh's fetch is a background subrequest too (one
+     * under its parent's output would never let the parent end), and
+     * wakes the parent itself, see fetch_done()
+     */
+
     if (ngx_http_subrequest(r, &fetch->uri, &fetch->args, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_WAITED
+                            (ngx_http_yoti_idv_is_refresh(r)
+                             ? NGX_HTTP_SUBREQUEST_BACKGROUND
+                             : NGX_HTTP_SUBREQUEST_WAITED)
                             |NGX_HTTP_SUBREQUEST_IN_MEMORY)
         != NGX_OK)
     {
@@ -595,6 +603,12 @@ ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "yoti_idv fetch done s:%ui rc:%i c->error:%ui",
                    sr->headers_out.status, rc, (ngx_uint_t) c->error);
+
+    if (sr->background
+        && ngx_http_post_request(sr->parent, NULL) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     /* may be called again, e.g. once with 502 and once for its error page */
 

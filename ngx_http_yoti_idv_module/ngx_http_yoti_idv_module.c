@@ -56,6 +56,8 @@ static char *ngx_http_yoti_idv_check_age(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_yoti_idv_check_status(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_yoti_idv_off_time(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 static ngx_conf_post_handler_pt  ngx_http_yoti_idv_status_p =
@@ -135,6 +137,29 @@ static ngx_command_t  ngx_http_yoti_idv_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_yoti_idv_loc_conf_t, error_status),
       &ngx_http_yoti_idv_status_p },
+
+    { ngx_string("yoti_idv_cache_use_stale"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_yoti_idv_off_time,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yoti_idv_loc_conf_t, use_stale),
+      NULL },
+
+    { ngx_string("yoti_idv_cache_background_update"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yoti_idv_loc_conf_t, background_update),
+      NULL },
+
+    /* post: the value is in milliseconds */
+
+    { ngx_string("yoti_idv_breaker"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_yoti_idv_off_time,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yoti_idv_loc_conf_t, breaker),
+      (void *) 1 },
 
     { ngx_string("yoti_idv_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
@@ -426,6 +451,9 @@ ngx_http_yoti_idv_create_loc_conf(ngx_conf_t *cf)
     conf->aws_creds = NGX_CONF_UNSET_PTR;
     conf->pending_status = NGX_CONF_UNSET_UINT;
     conf->error_status = NGX_CONF_UNSET_UINT;
+    conf->use_stale = NGX_CONF_UNSET;
+    conf->background_update = NGX_CONF_UNSET;
+    conf->breaker = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
@@ -461,6 +489,12 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_FORBIDDEN);
     ngx_conf_merge_uint_value(conf->error_status, prev->error_status,
                               NGX_HTTP_SERVICE_UNAVAILABLE);
+    ngx_conf_merge_sec_value(conf->use_stale, prev->use_stale, 0);
+    ngx_conf_merge_value(conf->background_update, prev->background_update,
+                         0);
+    ngx_conf_merge_msec_value(conf->breaker, prev->breaker, 5000);
+
+    conf->breaker_hash = ngx_crc32_long(conf->api.data, conf->api.len);
 
     if (conf->provider == NULL) {
         conf->provider = prev->provider ? prev->provider
@@ -515,6 +549,14 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ymcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yoti_idv_module);
+
+    if (conf->background_update && ymcf->zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"yoti_idv_cache_background_update\" needs "
+                           "\"yoti_idv_cache_zone\": the zone makes one "
+                           "refresh of a verdict for all workers");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->session_id == NULL && ymcf->redis == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1451,6 +1493,63 @@ ngx_http_yoti_idv_cache_valid(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     ymcf->valid[i] = valid;
+
+    return NGX_CONF_OK;
+}
+
+
+/* "off" or a time: seconds, or with cmd->post milliseconds */
+
+static char *
+ngx_http_yoti_idv_off_time(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    time_t      *sp;
+    ngx_int_t    n;
+    ngx_str_t   *value;
+    ngx_msec_t  *mp;
+
+    value = cf->args->elts;
+
+    sp = NULL;
+    mp = NULL;
+
+    if (cmd->post) {
+        mp = (ngx_msec_t *) (p + cmd->offset);
+
+        if (*mp != NGX_CONF_UNSET_MSEC) {
+            return "is duplicate";
+        }
+
+    } else {
+        sp = (time_t *) (p + cmd->offset);
+
+        if (*sp != NGX_CONF_UNSET) {
+            return "is duplicate";
+        }
+    }
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        n = 0;
+
+    } else {
+        n = ngx_parse_time(&value[1], cmd->post ? 0 : 1);
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\": \"off\" or "
+                               "a time expected", &value[1], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (cmd->post) {
+        *mp = (ngx_msec_t) n;
+
+    } else {
+        *sp = (time_t) n;
+    }
 
     return NGX_CONF_OK;
 }

@@ -86,6 +86,12 @@ typedef struct {
     ngx_uint_t                     pending_status;
     ngx_uint_t                     error_status;
 
+    /* yoti_idv_cache_use_stale, _background_update, yoti_idv_breaker */
+    time_t                         use_stale;       /* 0: off */
+    ngx_flag_t                     background_update;
+    ngx_msec_t                     breaker;         /* 0: off */
+    uint32_t                       breaker_hash;    /* of api */
+
     const ngx_http_yoti_idv_provider_t  *provider;
 } ngx_http_yoti_idv_loc_conf_t;
 
@@ -166,7 +172,9 @@ typedef enum {
     NGX_HTTP_YOTI_IDV_CACHE_NONE = 0,
     NGX_HTTP_YOTI_IDV_CACHE_BYPASS,
     NGX_HTTP_YOTI_IDV_CACHE_MISS,
-    NGX_HTTP_YOTI_IDV_CACHE_HIT
+    NGX_HTTP_YOTI_IDV_CACHE_HIT,
+    NGX_HTTP_YOTI_IDV_CACHE_STALE,      /* the provider failed: expired */
+    NGX_HTTP_YOTI_IDV_CACHE_UPDATING    /* a refresh runs in background */
 } ngx_http_yoti_idv_cache_e;
 
 
@@ -198,8 +206,41 @@ typedef struct {
     ngx_event_t                    timer;
     ngx_msec_t                     since;
     ngx_msec_t                     poll;
+
+    /* in: yoti_idv_cache_use_stale, yoti_idv_cache_background_update */
+    ngx_msec_t                     use_stale;   /* 0: off */
+    unsigned                       background:1;
+
     unsigned                       owner:1;     /* fetching for the burst */
+
+    /*
+     * out: the verdict in op expired within the stale window (with
+     * rc NGX_OK: background update answers from it; otherwise it is the
+     * answer should the provider fail); refresh: this request owns the
+     * entry's background refresh
+     */
+    unsigned                       stale:1;
+    unsigned                       refresh:1;
 } ngx_http_yoti_idv_shm_op_t;
+
+
+/*
+ * One circuit breaker, per provider API (the crc32 of yoti_idv_api), in
+ * the zone's shared header or, without a zone, in each worker.
+ */
+
+#define NGX_HTTP_YOTI_IDV_BREAKERS        8
+#define NGX_HTTP_YOTI_IDV_BREAKER_PROBE   1000  /* ms between probes */
+#define NGX_HTTP_YOTI_IDV_BREAKER_MIN     3     /* failures to open */
+
+typedef struct {
+    uint32_t                       hash;
+    ngx_uint_t                     used;
+    ngx_uint_t                     open;
+    ngx_uint_t                     failures;    /* in a row */
+    ngx_msec_t                     failing;     /* since, the first one */
+    ngx_msec_t                     probe;       /* the next probe, open */
+} ngx_http_yoti_idv_breaker_t;
 
 
 /*
@@ -269,6 +310,21 @@ typedef struct {
 
     ngx_yoti_idv_result_t          result;
     unsigned                       evaluated:1; /* from the provider's answer */
+    unsigned                       fetched:1;   /* the breaker waits for it */
+
+    /* a background refresh of the zone's entry, see refresh() */
+    unsigned                       refresh:1;
+    unsigned                       refreshed:1;
+
+    /*
+     * yoti_idv_cache_use_stale: a verdict for this user, policy and
+     * session that expired within the window, from the zone or Redis,
+     * served only when the provider fails temporarily
+     */
+    unsigned                       stale:1;
+    ngx_yoti_idv_verdict_e         stale_verdict;
+    ngx_str_t                      stale_session_id;
+    u_char                         stale_reason[NGX_YOTI_IDV_REASON_LEN];
 
     /* the one way out of ZONE_WAIT and REDIS_WAIT, see resume() */
     ngx_event_t                    wake;
@@ -296,6 +352,7 @@ ngx_int_t ngx_http_yoti_idv_fetch_media(ngx_http_request_t *r,
     ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *session_id,
     ngx_str_t *media_id, ngx_http_yoti_idv_answer_t *answer);
 ngx_uint_t ngx_http_yoti_idv_is_fetch(ngx_http_request_t *r);
+ngx_uint_t ngx_http_yoti_idv_is_refresh(ngx_http_request_t *r);
 ngx_int_t ngx_http_yoti_idv_add_header(ngx_http_yoti_idv_fetch_t *fetch,
     char *key, u_char *value, size_t len);
 
@@ -321,7 +378,14 @@ ngx_int_t ngx_http_yoti_idv_aws_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op);
 void ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     ngx_yoti_idv_verdict_e verdict, const char *reason,
-    ngx_str_t *session_id, time_t valid);
+    ngx_str_t *session_id, time_t valid, time_t stale);
+ngx_http_yoti_idv_breaker_t *ngx_http_yoti_idv_shm_breakers(
+    ngx_http_yoti_idv_zone_t *zone, ngx_shmtx_t **mutex);
+
+ngx_uint_t ngx_http_yoti_idv_breaker_allow(ngx_http_request_t *r,
+    ngx_http_yoti_idv_loc_conf_t *ylcf);
+void ngx_http_yoti_idv_breaker_result(ngx_http_request_t *r,
+    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_uint_t failed);
 void ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_shm_op_t *op);
 
 

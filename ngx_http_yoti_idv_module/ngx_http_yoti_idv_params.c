@@ -144,6 +144,16 @@ ngx_http_yoti_idv_parse_redis(ngx_pool_t *pool, ngx_str_t *value,
             continue;
         }
 
+        /* Redis down: ask the provider, the zone the only cache */
+
+        if (value[i].len == sizeof("fallback=provider") - 1
+            && ngx_strncmp(value[i].data, "fallback=provider",
+                           sizeof("fallback=provider") - 1) == 0)
+        {
+            rcf->fallback = 1;
+            continue;
+        }
+
         return NGX_HTTP_YOTI_IDV_PARAM_INVALID;
     }
 

@@ -72,6 +72,7 @@ typedef struct {
     ngx_str_t                      password;
     ngx_msec_t                     connect_timeout;
     ngx_msec_t                     timeout;
+    ngx_uint_t                     fallback;    /* fallback=provider */
 } ngx_http_yoti_idv_redis_conf_t;
 
 
@@ -88,7 +89,8 @@ typedef struct {
  *                | cluster=host[:port],... | sentinel=host[:port],...
  *                [master=name] [sentinel_password=...]
  *                [db=N] [user=...] [password=...]
- *                [connect_timeout=time] [timeout=time];
+ *                [connect_timeout=time] [timeout=time]
+ *                [fallback=provider];
  * value[0] is the directive's name; "resolve" 0 keeps names unresolved
  */
 ngx_http_yoti_idv_param_e ngx_http_yoti_idv_parse_redis(ngx_pool_t *pool,

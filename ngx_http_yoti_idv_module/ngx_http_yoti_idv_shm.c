@@ -29,6 +29,9 @@ typedef struct {
     ngx_rbtree_node_t              sentinel;
     ngx_queue_t                    queue;
     ngx_atomic_uint_t              evictions;   /* for yoti_idv_metrics */
+
+    /* the circuit breakers of the workers, see the breaker's file */
+    ngx_http_yoti_idv_breaker_t    breakers[NGX_HTTP_YOTI_IDV_BREAKERS];
 } ngx_http_yoti_idv_shm_sh_t;
 
 
@@ -52,6 +55,7 @@ typedef struct {
     u_short                        reason_len;
     ngx_queue_t                    queue;
     ngx_msec_t                     expire;      /* the verdict's end */
+    ngx_msec_t                     stale;       /* kept until, expired */
     ngx_msec_t                     lock;        /* the fetch's deadline */
     ngx_msec_t                     updated;
     u_char                         sid[NGX_HTTP_YOTI_IDV_SHM_SID_LEN];
@@ -74,6 +78,8 @@ static ngx_int_t ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_shm_op_t *op,
     ngx_http_yoti_idv_shm_node_t *yn);
 static ngx_int_t ngx_http_yoti_idv_shm_copy(ngx_http_yoti_idv_shm_op_t *op,
     ngx_http_yoti_idv_shm_node_t *yn);
+static ngx_uint_t ngx_http_yoti_idv_shm_usable(ngx_http_yoti_idv_shm_op_t *op,
+    ngx_http_yoti_idv_shm_node_t *yn, ngx_msec_t now);
 static void ngx_http_yoti_idv_shm_poll(ngx_event_t *ev);
 
 
@@ -190,6 +196,8 @@ ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_queue_init(&zone->sh->queue);
 
+    ngx_memzero(zone->sh->breakers, sizeof(zone->sh->breakers));
+
     len = sizeof(" in yoti_idv_cache_zone \"\"") + shm_zone->shm.name.len;
 
     zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
@@ -259,6 +267,7 @@ ngx_int_t
 ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
 {
     ngx_int_t                      rc;
+    ngx_uint_t                     bound;
     ngx_msec_t                     now;
     ngx_http_yoti_idv_zone_t      *zone;
     ngx_http_yoti_idv_shm_node_t  *yn;
@@ -266,6 +275,11 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
     zone = op->zone;
 
     op->rc = NGX_DECLINED;
+    op->stale = 0;
+    op->refresh = 0;
+
+    /* for the mapping's session, an expired entry waits for the mapping */
+    bound = (op->session_id.len != 0);
 
     if (op->key.len > 0xffff) {
         return NGX_ERROR;
@@ -280,9 +294,48 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
     if (yn) {
         rc = ngx_http_yoti_idv_shm_take(op, yn);
 
+        if (rc == NGX_OK && op->background
+            && (ngx_msec_int_t) (yn->expire - now)
+               < (ngx_msec_int_t) (yn->expire - yn->updated) / 10
+            && !(yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0))
+        {
+            /* in the last tenth of its life: this request refreshes it */
+            yn->fetching = 1;
+            yn->lock = now + zone->wait;
+            op->owner = 1;
+            op->refresh = 1;
+        }
+
         if (rc == NGX_OK) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             return NGX_OK;
+        }
+
+        /*
+         * expired within the stale window: kept in op for when the
+         * provider cannot answer (or answered at once, in the background)
+         */
+
+        if (ngx_http_yoti_idv_shm_usable(op, yn, now)
+            && ngx_http_yoti_idv_shm_copy(op, yn) == NGX_OK)
+        {
+            op->rc = NGX_DECLINED;
+            op->stale = 1;
+
+            if (op->background && bound) {
+
+                if (!(yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0)) {
+                    yn->fetching = 1;
+                    yn->lock = now + zone->wait;
+                    op->owner = 1;
+                    op->refresh = 1;
+                }
+
+                ngx_shmtx_unlock(&zone->shpool->mutex);
+
+                op->rc = NGX_OK;
+                return NGX_OK;
+            }
         }
 
         if (yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0) {
@@ -323,6 +376,23 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
     op->owner = 1;
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * with the zone locked: an expired verdict that op->use_stale and the
+ * entry's own window still allow
+ */
+
+static ngx_uint_t
+ngx_http_yoti_idv_shm_usable(ngx_http_yoti_idv_shm_op_t *op,
+    ngx_http_yoti_idv_shm_node_t *yn, ngx_msec_t now)
+{
+    return op->use_stale
+           && yn->verdict != NGX_YOTI_IDV_ERROR
+           && (ngx_msec_int_t) (yn->stale - now) > 0
+           && (ngx_msec_int_t) (now - yn->expire)
+              < (ngx_msec_int_t) op->use_stale;
 }
 
 
@@ -419,6 +489,15 @@ ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
         rc = (yn->verdict == NGX_YOTI_IDV_ERROR)
              ? ngx_http_yoti_idv_shm_copy(op, yn)
              : ngx_http_yoti_idv_shm_take(op, yn);
+
+        if (rc == NGX_OK) {
+            op->stale = 0;
+
+        } else if (ngx_http_yoti_idv_shm_usable(op, yn, now)) {
+            /* the fetch failed and kept the old verdict: serve it stale */
+            rc = ngx_http_yoti_idv_shm_copy(op, yn);
+            op->stale = (rc == NGX_OK);
+        }
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -434,12 +513,16 @@ ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
 }
 
 
-/* the verdict of the fetch this request made for everyone */
+/*
+ * the verdict of the fetch this request made for everyone, kept "stale"
+ * seconds past its end for yoti_idv_cache_use_stale; valid -1: the fetch
+ * failed, and an expired verdict for the same session stays
+ */
 
 void
 ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     ngx_yoti_idv_verdict_e verdict, const char *reason, ngx_str_t *session_id,
-    time_t valid)
+    time_t valid, time_t stale)
 {
     size_t                         len;
     ngx_msec_t                     now;
@@ -474,6 +557,29 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
         }
     }
 
+    if (valid < 0 && yn->verdict != NGX_YOTI_IDV_ERROR
+        && (ngx_msec_int_t) (yn->stale - now) > 0
+        && yn->sid_len == session_id->len
+        && ngx_memcmp(yn->sid, session_id->data, yn->sid_len) == 0)
+    {
+        /*
+         * valid -1: the fetch failed and the request was answered from
+         * the expired verdict; it stays for its stale window
+         */
+        yn->fetching = 0;
+        yn->lock = now;
+        yn->updated = now;
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    if (valid < 0 || verdict == NGX_YOTI_IDV_ERROR) {
+        verdict = NGX_YOTI_IDV_ERROR;
+        valid = 0;
+        stale = 0;
+    }
+
     len = ngx_min(session_id->len, NGX_HTTP_YOTI_IDV_SHM_SID_LEN);
 
     ngx_memcpy(yn->sid, session_id->data, len);
@@ -487,6 +593,7 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     yn->fetching = 0;
     yn->updated = now;
     yn->expire = now + (ngx_msec_t) valid * 1000;
+    yn->stale = yn->expire + (ngx_msec_t) stale * 1000;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 }
@@ -613,6 +720,7 @@ ngx_http_yoti_idv_shm_add(ngx_http_yoti_idv_zone_t *zone, ngx_str_t *key,
     yn->reason_len = 0;
     yn->key_len = (u_short) key->len;
     yn->expire = ngx_current_msec;
+    yn->stale = ngx_current_msec;
     yn->lock = ngx_current_msec;
     yn->updated = ngx_current_msec;
 
@@ -663,7 +771,7 @@ ngx_http_yoti_idv_shm_expire(ngx_http_yoti_idv_zone_t *zone, ngx_uint_t force)
             return;
         }
 
-        if (!force && (ngx_msec_int_t) (yn->expire - now) > 0) {
+        if (!force && (ngx_msec_int_t) (yn->stale - now) > 0) {
             return;
         }
 
@@ -716,4 +824,16 @@ ngx_http_yoti_idv_shm_stats(ngx_shm_zone_t *shm_zone,
     st->evictions = zone->sh->evictions;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/* the zone's circuit breakers, and the lock that guards them */
+
+ngx_http_yoti_idv_breaker_t *
+ngx_http_yoti_idv_shm_breakers(ngx_http_yoti_idv_zone_t *zone,
+    ngx_shmtx_t **mutex)
+{
+    *mutex = &zone->shpool->mutex;
+
+    return zone->sh->breakers;
 }
