@@ -7,9 +7,11 @@
 # 127.0.0.1, runs wrk, valgrind (callgrind) and a burst client against
 # them, prints the table and writes it to bench/results/latest.md; then
 # bench/cold_path.py compares the cold path of the two providers
-# (bench/results/cold-path.md), and bench/propagation.py how fast a
-# notification or a revocation reaches two nodes' zones
-# (bench/results/propagation.md).
+# (bench/results/cold-path.md), bench/redis_ha.py measures Redis
+# Cluster and Sentinel (bench/results/redis-ha.md), bench/stale.py
+# stale verdicts, background update and the breaker (bench/results/stale.md),
+# and bench/propagation.py how fast a notification or a revocation reaches
+# two nodes' zones (bench/results/propagation.md).
 # Everything it starts is stopped by pid when it ends.  See
 # bench/README.md.  Exits 0 even when a target is missed (FAIL is printed).
 
@@ -22,10 +24,23 @@ shift $(( $# >= 2 ? 2 : 1 ))
 /usr/bin/python3 "$(dirname "$0")/bench.py" \
     --module "$module" --nginx "$nginx" "$@"
 
+# Redis high availability: the Redis-only hit against one server, a cluster
+# and a Sentinel master (commands counted by Redis), and the failover
+# windows (bench/results/redis-ha.md)
+/usr/bin/python3 "$(dirname "$0")/redis_ha.py" \
+    --module "$module" --nginx "$nginx" \
+    --out "$(dirname "$0")/results/redis-ha.md"
+
 # the cold path of each provider: CPU per signed fetch, Yoti and Rekognition
 /usr/bin/python3 "$(dirname "$0")/cold_path.py" \
     --module "$module" --nginx "$nginx" \
     --out "$(dirname "$0")/results/cold-path.md"
+
+# known users near expiry and through a provider outage: background
+# update, use_stale, the breaker (issue 14)
+/usr/bin/python3 "$(dirname "$0")/stale.py" \
+    --module "$module" --nginx "$nginx" \
+    --out "$(dirname "$0")/results/stale.md"
 
 # push, not wait: notification and revocation to two nodes, 100 tries each
 exec /usr/bin/python3 "$(dirname "$0")/propagation.py" \

@@ -16,9 +16,10 @@
 
 #include "ngx_yoti_idv_eval.h"
 #include "ngx_http_yoti_idv_params.h"
+#include "ngx_http_yoti_idv_metrics.h"
 
 
-#define NGX_HTTP_YOTI_IDV_VERSION      "0.3.0"
+#define NGX_HTTP_YOTI_IDV_VERSION      "0.4.0"
 #define NGX_HTTP_YOTI_IDV_SDK          "Nginx"
 #define NGX_HTTP_YOTI_IDV_SDK_VERSION  "Nginx-" NGX_HTTP_YOTI_IDV_VERSION
 
@@ -29,6 +30,8 @@ typedef struct ngx_http_yoti_idv_zone_s  ngx_http_yoti_idv_zone_t;
 typedef struct ngx_http_yoti_idv_aws_creds_s  ngx_http_yoti_idv_aws_creds_t;
 typedef struct ngx_http_yoti_idv_notify_conf_s
     ngx_http_yoti_idv_notify_conf_t;
+typedef struct ngx_http_yoti_idv_metrics_conf_s
+    ngx_http_yoti_idv_metrics_conf_t;
 
 
 /* yoti_idv_cache_valid, by verdict */
@@ -52,6 +55,10 @@ typedef struct {
     ngx_array_t                     *aws_creds; /* of creds pointers */
 
     ngx_flag_t                       notifications; /* a location has it */
+    ngx_http_yoti_idv_metrics_conf_t  *metrics; /* NULL: none */
+
+    /* each server's API prefixes, checked once the locations are known */
+    ngx_array_t                     *apis;      /* of ngx_http_yoti_idv_api_t */
 } ngx_http_yoti_idv_main_conf_t;
 
 
@@ -81,6 +88,12 @@ typedef struct {
 
     ngx_uint_t                     pending_status;
     ngx_uint_t                     error_status;
+
+    /* yoti_idv_cache_use_stale, _background_update, yoti_idv_breaker */
+    time_t                         use_stale;       /* 0: off */
+    ngx_flag_t                     background_update;
+    ngx_msec_t                     breaker;         /* 0: off */
+    uint32_t                       breaker_hash;    /* of api */
 
     const ngx_http_yoti_idv_provider_t  *provider;
 
@@ -173,7 +186,9 @@ typedef enum {
     NGX_HTTP_YOTI_IDV_CACHE_NONE = 0,
     NGX_HTTP_YOTI_IDV_CACHE_BYPASS,
     NGX_HTTP_YOTI_IDV_CACHE_MISS,
-    NGX_HTTP_YOTI_IDV_CACHE_HIT
+    NGX_HTTP_YOTI_IDV_CACHE_HIT,
+    NGX_HTTP_YOTI_IDV_CACHE_STALE,      /* the provider failed: expired */
+    NGX_HTTP_YOTI_IDV_CACHE_UPDATING    /* a refresh runs in background */
 } ngx_http_yoti_idv_cache_e;
 
 
@@ -206,8 +221,41 @@ typedef struct {
     ngx_msec_t                     since;
     ngx_msec_t                     poll;
     ngx_atomic_uint_t              generation;  /* the zone's, at the miss */
+
+    /* in: yoti_idv_cache_use_stale, yoti_idv_cache_background_update */
+    ngx_msec_t                     use_stale;   /* 0: off */
+    unsigned                       background:1;
+
     unsigned                       owner:1;     /* fetching for the burst */
+
+    /*
+     * out: the verdict in op expired within the stale window (with
+     * rc NGX_OK: background update answers from it; otherwise it is the
+     * answer should the provider fail); refresh: this request owns the
+     * entry's background refresh
+     */
+    unsigned                       stale:1;
+    unsigned                       refresh:1;
 } ngx_http_yoti_idv_shm_op_t;
+
+
+/*
+ * One circuit breaker, per provider API (the crc32 of yoti_idv_api), in
+ * the zone's shared header or, without a zone, in each worker.
+ */
+
+#define NGX_HTTP_YOTI_IDV_BREAKERS        8
+#define NGX_HTTP_YOTI_IDV_BREAKER_PROBE   1000  /* ms between probes */
+#define NGX_HTTP_YOTI_IDV_BREAKER_MIN     3     /* failures to open */
+
+typedef struct {
+    uint32_t                       hash;
+    ngx_uint_t                     used;
+    ngx_uint_t                     open;
+    ngx_uint_t                     failures;    /* in a row */
+    ngx_msec_t                     failing;     /* since, the first one */
+    ngx_msec_t                     probe;       /* the next probe, open */
+} ngx_http_yoti_idv_breaker_t;
 
 
 /*
@@ -278,6 +326,22 @@ typedef struct {
 
     ngx_yoti_idv_result_t          result;
     unsigned                       evaluated:1; /* from the provider's answer */
+    unsigned                       fetched:1;   /* the breaker waits for it */
+
+    /* a background refresh of the zone's entry, see refresh() */
+    unsigned                       refresh:1;
+    unsigned                       refreshed:1;
+
+    /*
+     * yoti_idv_cache_use_stale: a verdict for this user, policy and
+     * session that expired within the window, from the zone or Redis,
+     * served only when the provider fails temporarily
+     */
+    unsigned                       stale:1;
+    ngx_yoti_idv_verdict_e         stale_verdict;
+    ngx_http_yoti_idv_layer_e      stale_layer;     /* which kept it */
+    ngx_str_t                      stale_session_id;
+    u_char                         stale_reason[NGX_YOTI_IDV_REASON_LEN];
 
     /* the one way out of ZONE_WAIT and REDIS_WAIT, see resume() */
     ngx_event_t                    wake;
@@ -305,6 +369,7 @@ ngx_int_t ngx_http_yoti_idv_fetch_media(ngx_http_request_t *r,
     ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *session_id,
     ngx_str_t *media_id, ngx_http_yoti_idv_answer_t *answer);
 ngx_uint_t ngx_http_yoti_idv_is_fetch(ngx_http_request_t *r);
+ngx_uint_t ngx_http_yoti_idv_is_refresh(ngx_http_request_t *r);
 ngx_int_t ngx_http_yoti_idv_add_header(ngx_http_yoti_idv_fetch_t *fetch,
     char *key, u_char *value, size_t len);
 
@@ -314,11 +379,11 @@ void ngx_http_yoti_idv_redis_cancel(ngx_http_yoti_idv_redis_op_t *op);
 void ngx_http_yoti_idv_redis_store(ngx_http_yoti_idv_redis_conf_t *rcf,
     ngx_log_t *log, ngx_str_t *key, ngx_str_t *value, time_t ttl);
 void ngx_http_yoti_idv_redis_exit_process(ngx_cycle_t *cycle);
-void ngx_http_yoti_idv_redis_send(ngx_http_yoti_idv_redis_conf_t *rcf,
-    ngx_log_t *log, int argc, const char **argv, const size_t *len);
-ngx_int_t ngx_http_yoti_idv_redis_command(ngx_http_yoti_idv_redis_conf_t *rcf,
+void ngx_http_yoti_idv_redis_fire(ngx_http_yoti_idv_redis_conf_t *rcf,
+    ngx_log_t *log, int argc, const char **argv, size_t *len);
+ngx_int_t ngx_http_yoti_idv_redis_eval(ngx_http_yoti_idv_redis_conf_t *rcf,
     ngx_http_yoti_idv_redis_op_t *op, int argc, const char **argv,
-    const size_t *len);
+    size_t *len);
 
 char *ngx_http_yoti_idv_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -335,7 +400,14 @@ ngx_int_t ngx_http_yoti_idv_aws_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op);
 void ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     ngx_yoti_idv_verdict_e verdict, const char *reason,
-    ngx_str_t *session_id, time_t valid);
+    ngx_str_t *session_id, time_t valid, time_t stale);
+ngx_http_yoti_idv_breaker_t *ngx_http_yoti_idv_shm_breakers(
+    ngx_http_yoti_idv_zone_t *zone, ngx_shmtx_t **mutex);
+
+ngx_uint_t ngx_http_yoti_idv_breaker_allow(ngx_http_request_t *r,
+    ngx_http_yoti_idv_loc_conf_t *ylcf);
+void ngx_http_yoti_idv_breaker_result(ngx_http_request_t *r,
+    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_uint_t failed);
 void ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_shm_op_t *op);
 
 /* what an invalidation names: a session id or a user (tracking) id */
@@ -345,7 +417,8 @@ void ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_shm_op_t *op);
 ngx_uint_t ngx_http_yoti_idv_shm_invalidate(ngx_shm_zone_t *shm_zone,
     ngx_uint_t by, ngx_str_t *id);
 void ngx_http_yoti_idv_shm_flush(ngx_shm_zone_t *shm_zone);
-ngx_uint_t ngx_http_yoti_idv_shm_invalidated(ngx_http_yoti_idv_shm_op_t *op);
+ngx_uint_t ngx_http_yoti_idv_shm_invalidated(ngx_http_yoti_idv_shm_op_t *op,
+    ngx_str_t *session_id);
 
 char *ngx_http_yoti_idv_notifications(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -357,9 +430,48 @@ void ngx_http_yoti_idv_events_exit_process(ngx_cycle_t *cycle);
 ngx_shm_zone_t *ngx_http_yoti_idv_events_zone(void);
 
 
+/* what yoti_idv_metrics shows of a cache zone */
+
+typedef struct {
+    ngx_uint_t                     entries;
+    ngx_uint_t                     capacity;    /* entries, 0: unknown */
+    size_t                         used;        /* bytes */
+    size_t                         size;
+    ngx_atomic_uint_t              evictions;   /* kept in the zone */
+} ngx_http_yoti_idv_shm_stats_t;
+
+void ngx_http_yoti_idv_shm_stats(ngx_shm_zone_t *shm_zone,
+    ngx_http_yoti_idv_shm_stats_t *st);
+
+char *ngx_http_yoti_idv_metrics_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_yoti_idv_metrics_buckets(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_yoti_idv_metrics_merge(ngx_conf_t *cf,
+    ngx_http_yoti_idv_loc_conf_t *ylcf);
+ngx_int_t ngx_http_yoti_idv_metrics_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_yoti_idv_metrics_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_yoti_idv_metrics_notifications(ngx_conf_t *cf);
+void ngx_http_yoti_idv_metric_verdict(ngx_http_yoti_idv_ctx_t *ctx);
+void ngx_http_yoti_idv_metric_fetch(ngx_http_yoti_idv_loc_conf_t *ylcf,
+    ngx_http_yoti_idv_answer_t *a);
+
+
 extern ngx_module_t                        ngx_http_yoti_idv_module;
 extern const ngx_http_yoti_idv_provider_t  ngx_http_yoti_idv_provider_yoti;
 extern const ngx_http_yoti_idv_provider_t  ngx_http_yoti_idv_provider_aws;
+
+
+
+/* equal strings; nginx's empty string may have a NULL data pointer */
+
+static ngx_inline ngx_uint_t
+ngx_http_yoti_idv_str_eq(ngx_str_t *one, ngx_str_t *two)
+{
+    return one->len == two->len
+           && (one->len == 0
+               || ngx_memcmp(one->data, two->data, one->len) == 0);
+}
 
 
 #endif /* _NGX_HTTP_YOTI_IDV_MODULE_H_INCLUDED_ */

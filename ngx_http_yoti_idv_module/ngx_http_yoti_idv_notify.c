@@ -533,8 +533,8 @@ ngx_http_yoti_idv_notify_body(ngx_http_request_t *r)
     ctx->op.done = ngx_http_yoti_idv_notify_done;
     ctx->op.data = ctx;
 
-    rc = ngx_http_yoti_idv_redis_command(ymcf->redis, &ctx->op, argc, argv,
-                                         argv_len);
+    rc = ngx_http_yoti_idv_redis_eval(ymcf->redis, &ctx->op, argc, argv,
+                                      argv_len);
 
     if (rc == NGX_ERROR) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -715,14 +715,14 @@ ngx_http_yoti_idv_notify_index(ngx_http_yoti_idv_main_conf_t *ymcf,
         argv[2] = (char *) verdict_key->data;
         len[2] = verdict_key->len;
 
-        ngx_http_yoti_idv_redis_send(ymcf->redis, log, 3, argv, len);
+        ngx_http_yoti_idv_redis_fire(ymcf->redis, log, 3, argv, len);
 
         argv[0] = "EXPIRE";
         len[0] = sizeof("EXPIRE") - 1;
         argv[2] = (char *) ttl;
         len[2] = ngx_sprintf(ttl, "%T", valid) - ttl;
 
-        ngx_http_yoti_idv_redis_send(ymcf->redis, log, 3, argv, len);
+        ngx_http_yoti_idv_redis_fire(ymcf->redis, log, 3, argv, len);
 
         ngx_free(set.data);
     }

@@ -37,6 +37,10 @@ typedef struct {
 
     /* one more at every invalidation: a fetch that saw one is not kept */
     ngx_atomic_uint_t              generation;
+    ngx_atomic_uint_t              evictions;   /* for yoti_idv_metrics */
+
+    /* the circuit breakers of the workers, see the breaker's file */
+    ngx_http_yoti_idv_breaker_t    breakers[NGX_HTTP_YOTI_IDV_BREAKERS];
 } ngx_http_yoti_idv_shm_sh_t;
 
 
@@ -61,6 +65,7 @@ typedef struct {
     u_short                        reason_len;
     ngx_queue_t                    queue;
     ngx_msec_t                     expire;      /* the verdict's end */
+    ngx_msec_t                     stale;       /* kept until, expired */
     ngx_msec_t                     lock;        /* the fetch's deadline */
     ngx_msec_t                     updated;
     ngx_rbtree_node_t              sidx;        /* key: crc32 of the sid */
@@ -85,7 +90,11 @@ static ngx_int_t ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_shm_op_t *op,
     ngx_http_yoti_idv_shm_node_t *yn);
 static ngx_int_t ngx_http_yoti_idv_shm_copy(ngx_http_yoti_idv_shm_op_t *op,
     ngx_http_yoti_idv_shm_node_t *yn);
+static ngx_uint_t ngx_http_yoti_idv_shm_usable(ngx_http_yoti_idv_shm_op_t *op,
+    ngx_http_yoti_idv_shm_node_t *yn, ngx_msec_t now);
 static void ngx_http_yoti_idv_shm_poll(ngx_event_t *ev);
+static ngx_uint_t ngx_http_yoti_idv_shm_spared(
+    ngx_http_yoti_idv_shm_node_t *yn, ngx_str_t *session_id);
 static void ngx_http_yoti_idv_shm_index(ngx_http_yoti_idv_zone_t *zone,
     ngx_http_yoti_idv_shm_node_t *yn);
 static void ngx_http_yoti_idv_shm_delete(ngx_http_yoti_idv_zone_t *zone,
@@ -213,6 +222,8 @@ ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&zone->sh->uidx, &zone->sh->uidx_sentinel,
                     ngx_rbtree_insert_value);
 
+    ngx_memzero(zone->sh->breakers, sizeof(zone->sh->breakers));
+
     len = sizeof(" in yoti_idv_cache_zone \"\"") + shm_zone->shm.name.len;
 
     zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
@@ -282,6 +293,7 @@ ngx_int_t
 ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
 {
     ngx_int_t                      rc;
+    ngx_uint_t                     bound;
     ngx_msec_t                     now;
     ngx_http_yoti_idv_zone_t      *zone;
     ngx_http_yoti_idv_shm_node_t  *yn;
@@ -289,6 +301,11 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
     zone = op->zone;
 
     op->rc = NGX_DECLINED;
+    op->stale = 0;
+    op->refresh = 0;
+
+    /* for the mapping's session, an expired entry waits for the mapping */
+    bound = (op->session_id.len != 0);
 
     if (op->key.len > 0xffff) {
         return NGX_ERROR;
@@ -298,14 +315,56 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
+    /* for the fetch this request may own, a refresh included */
+    op->generation = zone->sh->generation;
+
     yn = ngx_http_yoti_idv_shm_find(zone, &op->key, op->hash);
 
     if (yn) {
         rc = ngx_http_yoti_idv_shm_take(op, yn);
 
+        if (rc == NGX_OK && op->background
+            && (ngx_msec_int_t) (yn->expire - now)
+               < (ngx_msec_int_t) (yn->expire - yn->updated) / 10
+            && !(yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0))
+        {
+            /* in the last tenth of its life: this request refreshes it */
+            yn->fetching = 1;
+            yn->lock = now + zone->wait;
+            op->owner = 1;
+            op->refresh = 1;
+        }
+
         if (rc == NGX_OK) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             return NGX_OK;
+        }
+
+        /*
+         * expired within the stale window: kept in op for when the
+         * provider cannot answer (or answered at once, in the background)
+         */
+
+        if (ngx_http_yoti_idv_shm_usable(op, yn, now)
+            && ngx_http_yoti_idv_shm_copy(op, yn) == NGX_OK)
+        {
+            op->rc = NGX_DECLINED;
+            op->stale = 1;
+
+            if (op->background && bound) {
+
+                if (!(yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0)) {
+                    yn->fetching = 1;
+                    yn->lock = now + zone->wait;
+                    op->owner = 1;
+                    op->refresh = 1;
+                }
+
+                ngx_shmtx_unlock(&zone->shpool->mutex);
+
+                op->rc = NGX_OK;
+                return NGX_OK;
+            }
         }
 
         if (yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0) {
@@ -350,13 +409,28 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
         ngx_http_yoti_idv_shm_index(zone, yn);
     }
 
-    op->generation = zone->sh->generation;
-
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     op->owner = 1;
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * with the zone locked: an expired verdict that op->use_stale and the
+ * entry's own window still allow
+ */
+
+static ngx_uint_t
+ngx_http_yoti_idv_shm_usable(ngx_http_yoti_idv_shm_op_t *op,
+    ngx_http_yoti_idv_shm_node_t *yn, ngx_msec_t now)
+{
+    return op->use_stale
+           && yn->verdict != NGX_YOTI_IDV_ERROR
+           && (ngx_msec_int_t) (yn->stale - now) > 0
+           && (ngx_msec_int_t) (now - yn->expire)
+              < (ngx_msec_int_t) op->use_stale;
 }
 
 
@@ -453,6 +527,15 @@ ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
         rc = (yn->verdict == NGX_YOTI_IDV_ERROR)
              ? ngx_http_yoti_idv_shm_copy(op, yn)
              : ngx_http_yoti_idv_shm_take(op, yn);
+
+        if (rc == NGX_OK) {
+            op->stale = 0;
+
+        } else if (ngx_http_yoti_idv_shm_usable(op, yn, now)) {
+            /* the fetch failed and kept the old verdict: serve it stale */
+            rc = ngx_http_yoti_idv_shm_copy(op, yn);
+            op->stale = (rc == NGX_OK);
+        }
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -468,12 +551,16 @@ ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
 }
 
 
-/* the verdict of the fetch this request made for everyone */
+/*
+ * the verdict of the fetch this request made for everyone, kept "stale"
+ * seconds past its end for yoti_idv_cache_use_stale; valid -1: the fetch
+ * failed, and an expired verdict for the same session stays
+ */
 
 void
 ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     ngx_yoti_idv_verdict_e verdict, const char *reason, ngx_str_t *session_id,
-    time_t valid)
+    time_t valid, time_t stale)
 {
     size_t                         len;
     ngx_msec_t                     now;
@@ -500,11 +587,12 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     yn = ngx_http_yoti_idv_shm_find(zone, &op->key, op->hash);
 
     if (zone->sh->generation != op->generation
-        && (yn == NULL || !(yn->indexed & NGX_HTTP_YOTI_IDV_BY_SESSION)))
+        && !ngx_http_yoti_idv_shm_spared(yn, session_id))
     {
         /*
          * an invalidation came while this fetch ran, and took the entry
-         * or could not tell whether it was meant: what the fetch got may
+         * or could not tell whether it was meant (the entry was not
+         * indexed under the session fetched): what the fetch got may
          * predate it
          */
 
@@ -526,7 +614,38 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
         }
     }
 
+    if (valid < 0 && yn->verdict != NGX_YOTI_IDV_ERROR
+        && (ngx_msec_int_t) (yn->stale - now) > 0
+        && yn->sid_len == session_id->len
+        && ngx_memcmp(yn->sid, session_id->data, yn->sid_len) == 0)
+    {
+        /*
+         * valid -1: the fetch failed and the request was answered from
+         * the expired verdict; it stays for its stale window
+         */
+        yn->fetching = 0;
+        yn->lock = now;
+        yn->updated = now;
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    if (valid < 0 || verdict == NGX_YOTI_IDV_ERROR) {
+        verdict = NGX_YOTI_IDV_ERROR;
+        valid = 0;
+        stale = 0;
+    }
+
     len = ngx_min(session_id->len, NGX_HTTP_YOTI_IDV_SHM_SID_LEN);
+
+    if ((yn->indexed & NGX_HTTP_YOTI_IDV_BY_SESSION)
+        && (yn->sid_len != len || ngx_memcmp(yn->sid, session_id->data, len)))
+    {
+        /* the user's new session: indexed anew below */
+        ngx_rbtree_delete(&zone->sh->sidx, &yn->sidx);
+        yn->indexed &= ~NGX_HTTP_YOTI_IDV_BY_SESSION;
+    }
 
     ngx_memcpy(yn->sid, session_id->data, len);
     yn->sid_len = (u_char) len;
@@ -539,6 +658,7 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     yn->fetching = 0;
     yn->updated = now;
     yn->expire = now + (ngx_msec_t) valid * 1000;
+    yn->stale = yn->expire + (ngx_msec_t) stale * 1000;
 
     ngx_http_yoti_idv_shm_index(zone, yn);
 
@@ -668,6 +788,7 @@ ngx_http_yoti_idv_shm_add(ngx_http_yoti_idv_zone_t *zone, ngx_str_t *key,
     yn->reason_len = 0;
     yn->key_len = (u_short) key->len;
     yn->expire = ngx_current_msec;
+    yn->stale = ngx_current_msec;
     yn->lock = ngx_current_msec;
     yn->updated = ngx_current_msec;
 
@@ -719,13 +840,14 @@ ngx_http_yoti_idv_shm_expire(ngx_http_yoti_idv_zone_t *zone, ngx_uint_t force)
             return;
         }
 
-        if (!force && (ngx_msec_int_t) (yn->expire - now) > 0) {
+        if (!force && (ngx_msec_int_t) (yn->stale - now) > 0) {
             return;
         }
 
         ngx_http_yoti_idv_shm_delete(zone, yn);
 
         if (force) {
+            zone->sh->evictions++;
             return;
         }
     }
@@ -942,10 +1064,97 @@ ngx_http_yoti_idv_shm_flush(ngx_shm_zone_t *shm_zone)
 }
 
 
-/* an invalidation came since this request took the fetch */
+/* for yoti_idv_metrics: not on the request path, the walk is fine */
+
+void
+ngx_http_yoti_idv_shm_stats(ngx_shm_zone_t *shm_zone,
+    ngx_http_yoti_idv_shm_stats_t *st)
+{
+    ngx_queue_t               *q;
+    ngx_http_yoti_idv_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    ngx_memzero(st, sizeof(ngx_http_yoti_idv_shm_stats_t));
+
+    st->size = shm_zone->shm.size;
+
+    if (zone->sh == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = ngx_queue_next(q))
+    {
+        st->entries++;
+    }
+
+    st->used = st->size - zone->shpool->pfree * ngx_pagesize;
+    st->evictions = zone->sh->evictions;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * with the zone locked, after an invalidation: the entry is still there
+ * and indexed under the session, so that the invalidation would have
+ * taken it had it been meant
+ */
+
+static ngx_uint_t
+ngx_http_yoti_idv_shm_spared(ngx_http_yoti_idv_shm_node_t *yn,
+    ngx_str_t *session_id)
+{
+    return yn != NULL
+           && (yn->indexed & NGX_HTTP_YOTI_IDV_BY_SESSION)
+           && yn->sid_len == session_id->len
+           && ngx_memcmp(yn->sid, session_id->data, yn->sid_len) == 0;
+}
+
+
+/*
+ * an invalidation that may be meant for the session came since this
+ * request took the fetch: what the fetch got (or an expired verdict it
+ * kept) may predate it
+ */
 
 ngx_uint_t
-ngx_http_yoti_idv_shm_invalidated(ngx_http_yoti_idv_shm_op_t *op)
+ngx_http_yoti_idv_shm_invalidated(ngx_http_yoti_idv_shm_op_t *op,
+    ngx_str_t *session_id)
 {
-    return op->owner && op->zone->sh->generation != op->generation;
+    ngx_uint_t                     rc;
+    ngx_http_yoti_idv_zone_t      *zone;
+    ngx_http_yoti_idv_shm_node_t  *yn;
+
+    zone = op->zone;
+
+    if (!op->owner || zone->sh->generation == op->generation) {
+        return 0;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    yn = ngx_http_yoti_idv_shm_find(zone, &op->key, op->hash);
+
+    rc = !ngx_http_yoti_idv_shm_spared(yn, session_id);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+/* the zone's circuit breakers, and the lock that guards them */
+
+ngx_http_yoti_idv_breaker_t *
+ngx_http_yoti_idv_shm_breakers(ngx_http_yoti_idv_zone_t *zone,
+    ngx_shmtx_t **mutex)
+{
+    *mutex = &zone->shpool->mutex;
+
+    return zone->sh->breakers;
 }
