@@ -117,6 +117,15 @@ ngx_http_yoti_idv_events_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    if (ymcf->redis->mode != NGX_HTTP_YOTI_IDV_REDIS_SINGLE) {
+        /*
+         * one server only: a cluster cannot run the invalidation script,
+         * and the stream of a Sentinel master is not followed across
+         * failovers; the zone's entries live their ttl= (docs/redis.md)
+         */
+        return NGX_OK;
+    }
+
     ev = &ngx_http_yoti_idv_events;
 
     part = &cycle->shared_memory.part;
@@ -190,6 +199,7 @@ ngx_http_yoti_idv_events_exit_process(ngx_cycle_t *cycle)
 static void
 ngx_http_yoti_idv_events_connect(ngx_http_yoti_idv_events_t *ev)
 {
+    int                              n;
     size_t                           len[3];
     u_char                           db[NGX_INT_T_LEN];
     const char                      *argv[3];
@@ -250,13 +260,22 @@ ngx_http_yoti_idv_events_connect(ngx_http_yoti_idv_events_t *ev)
     ngx_add_timer(&ev->timer, rcf->connect_timeout + rcf->timeout);
 
     if (rcf->password.len) {
-        argv[0] = "AUTH";
-        len[0] = sizeof("AUTH") - 1;
-        argv[1] = (const char *) rcf->password.data;
-        len[1] = rcf->password.len;
+        n = 0;
+
+        argv[n] = "AUTH";
+        len[n++] = sizeof("AUTH") - 1;
+
+        if (rcf->user.len) {
+            /* a Redis 6 ACL user, as for the lookups */
+            argv[n] = (const char *) rcf->user.data;
+            len[n++] = rcf->user.len;
+        }
+
+        argv[n] = (const char *) rcf->password.data;
+        len[n++] = rcf->password.len;
 
         (void) redisAsyncCommandArgv(ac, ngx_http_yoti_idv_events_setup_reply,
-                                     (void *) "AUTH", 2, argv, len);
+                                     (void *) "AUTH", n, argv, len);
     }
 
     if (rcf->db) {

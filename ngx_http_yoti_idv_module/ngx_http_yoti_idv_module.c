@@ -436,6 +436,19 @@ ngx_http_yoti_idv_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ymcf->notifications
+        && ymcf->redis->mode != NGX_HTTP_YOTI_IDV_REDIS_SINGLE)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"yoti_idv_notifications\" needs one Redis "
+                           "server: with \"yoti_idv_redis %s=\" the "
+                           "invalidations of the events stream are not "
+                           "supported (docs/redis.md)",
+                           ymcf->redis->mode == NGX_HTTP_YOTI_IDV_REDIS_CLUSTER
+                           ? "cluster" : "sentinel");
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -510,6 +523,11 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->error_status, prev->error_status,
                               NGX_HTTP_SERVICE_UNAVAILABLE);
     ngx_conf_merge_sec_value(conf->use_stale, prev->use_stale, 0);
+
+    ymcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yoti_idv_module);
+
+    /* the index sets of docs/redis.md live as long as any verdict */
+    ymcf->max_use_stale = ngx_max(ymcf->max_use_stale, conf->use_stale);
     ngx_conf_merge_value(conf->background_update, prev->background_update,
                          0);
     ngx_conf_merge_msec_value(conf->breaker, prev->breaker, 5000);

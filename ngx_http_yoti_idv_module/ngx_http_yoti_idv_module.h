@@ -55,6 +55,7 @@ typedef struct {
     ngx_array_t                     *aws_creds; /* of creds pointers */
 
     ngx_flag_t                       notifications; /* a location has it */
+    time_t                           max_use_stale; /* of all locations */
     ngx_http_yoti_idv_metrics_conf_t  *metrics; /* NULL: none */
 
     /* each server's API prefixes, checked once the locations are known */

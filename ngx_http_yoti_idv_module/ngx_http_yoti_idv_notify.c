@@ -22,6 +22,7 @@
 
 
 #include "ngx_http_yoti_idv_module.h"
+#include "ngx_http_yoti_idv_metrics.h"
 #include "ngx_yoti_idv_notify.h"
 
 
@@ -70,6 +71,8 @@ static void ngx_http_yoti_idv_notify_done(void *data);
 static void ngx_http_yoti_idv_notify_cleanup(void *data);
 static ngx_int_t ngx_http_yoti_idv_notify_send(ngx_http_request_t *r,
     ngx_uint_t status, char *text);
+static ngx_int_t ngx_http_yoti_idv_notify_count(
+    ngx_http_yoti_idv_notify_ctx_t *ctx, ngx_uint_t outcome, ngx_int_t rc);
 
 
 
@@ -213,6 +216,12 @@ ngx_http_yoti_idv_notifications(ngx_conf_t *cf, ngx_command_t *cmd,
     ymcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yoti_idv_module);
     ymcf->notifications = 1;
 
+    /* yoti_idv_metrics shows the notifications' counters */
+
+    if (ngx_http_yoti_idv_metrics_notifications(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_yoti_idv_notify_handler;
 
@@ -264,15 +273,20 @@ ngx_http_yoti_idv_notify_handler(ngx_http_request_t *r)
         ngx_str_set(&h->key, "Allow");
         ngx_str_set(&h->value, "POST");
 
-        return NGX_HTTP_NOT_ALLOWED;
+        return ngx_http_yoti_idv_notify_count(NULL, NGX_HTTP_YOTI_IDV_N_INVALID,
+                                              NGX_HTTP_NOT_ALLOWED);
     }
 
     if (ngx_http_yoti_idv_notify_authorized(r, ylcf->notify) != NGX_OK) {
-        return ngx_http_yoti_idv_notify_challenge(r, ylcf->notify);
+        return ngx_http_yoti_idv_notify_count(NULL,
+                                    NGX_HTTP_YOTI_IDV_N_UNAUTHORIZED,
+                                    ngx_http_yoti_idv_notify_challenge(r,
+                                                               ylcf->notify));
     }
 
     if (r->headers_in.content_length_n > NGX_HTTP_YOTI_IDV_NOTIFY_MAX_BODY) {
-        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        return ngx_http_yoti_idv_notify_count(NULL, NGX_HTTP_YOTI_IDV_N_INVALID,
+                                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
     }
 
     /*
@@ -297,7 +311,10 @@ ngx_http_yoti_idv_notify_handler(ngx_http_request_t *r)
     rc = ngx_http_read_client_request_body(r, ngx_http_yoti_idv_notify_body);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
+        return ngx_http_yoti_idv_notify_count(NULL,
+                                    rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
+                                    ? NGX_HTTP_YOTI_IDV_N_INVALID
+                                    : NGX_HTTP_YOTI_IDV_N_FAILED, rc);
     }
 
     return NGX_DONE;
@@ -412,7 +429,9 @@ ngx_http_yoti_idv_notify_body(ngx_http_request_t *r)
     }
 
     if (ctx == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_finalize_request(r, ngx_http_yoti_idv_notify_count(NULL,
+                                         NGX_HTTP_YOTI_IDV_N_FAILED,
+                                         NGX_HTTP_INTERNAL_SERVER_ERROR));
         return;
     }
 
@@ -421,7 +440,9 @@ ngx_http_yoti_idv_notify_body(ngx_http_request_t *r)
                       "yoti_idv: the notification's body went to a file: "
                       "\"client_body_buffer_size\" of this location must be "
                       "at least 16k");
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_finalize_request(r, ngx_http_yoti_idv_notify_count(ctx,
+                                         NGX_HTTP_YOTI_IDV_N_FAILED,
+                                         NGX_HTTP_INTERNAL_SERVER_ERROR));
         return;
     }
 
@@ -432,7 +453,9 @@ ngx_http_yoti_idv_notify_body(ngx_http_request_t *r)
     }
 
     if (len > NGX_HTTP_YOTI_IDV_NOTIFY_MAX_BODY) {
-        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
+        ngx_http_finalize_request(r, ngx_http_yoti_idv_notify_count(ctx,
+                                         NGX_HTTP_YOTI_IDV_N_INVALID,
+                                         NGX_HTTP_REQUEST_ENTITY_TOO_LARGE));
         return;
     }
 
@@ -443,7 +466,9 @@ ngx_http_yoti_idv_notify_body(ngx_http_request_t *r)
     } else {
         p = ngx_pnalloc(r->pool, len + 1);
         if (p == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            ngx_http_finalize_request(r, ngx_http_yoti_idv_notify_count(ctx,
+                                         NGX_HTTP_YOTI_IDV_N_FAILED,
+                                         NGX_HTTP_INTERNAL_SERVER_ERROR));
             return;
         }
 
@@ -463,20 +488,26 @@ ngx_http_yoti_idv_notify_body(ngx_http_request_t *r)
     case NGX_YOTI_IDV_NOTIFY_NOT_JSON:
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "yoti_idv: the notification is not a JSON object");
-        ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
+        ngx_http_finalize_request(r, ngx_http_yoti_idv_notify_count(ctx,
+                                         NGX_HTTP_YOTI_IDV_N_INVALID,
+                                         NGX_HTTP_BAD_REQUEST));
         return;
 
     case NGX_YOTI_IDV_NOTIFY_NO_SESSION:
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "yoti_idv: the notification has no \"session_id\"");
-        ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
+        ngx_http_finalize_request(r, ngx_http_yoti_idv_notify_count(ctx,
+                                         NGX_HTTP_YOTI_IDV_N_INVALID,
+                                         NGX_HTTP_BAD_REQUEST));
         return;
 
     default: /* NGX_YOTI_IDV_NOTIFY_BAD_SESSION */
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "yoti_idv: the notification's \"session_id\" is not "
                       "a session id");
-        ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
+        ngx_http_finalize_request(r, ngx_http_yoti_idv_notify_count(ctx,
+                                         NGX_HTTP_YOTI_IDV_N_INVALID,
+                                         NGX_HTTP_BAD_REQUEST));
         return;
     }
 
@@ -485,9 +516,10 @@ ngx_http_yoti_idv_notify_body(ngx_http_request_t *r)
                       "yoti_idv: notification of topic \"%s\" about "
                       "session \"%s\" ignored", ctx->n.topic,
                       ctx->n.session_id);
-        ngx_http_finalize_request(r,
-                                  ngx_http_yoti_idv_notify_send(r, NGX_HTTP_OK,
-                                                                "ignored\n"));
+        ngx_http_finalize_request(r, ngx_http_yoti_idv_notify_count(ctx,
+                                         NGX_HTTP_YOTI_IDV_N_ACCEPTED,
+                                         ngx_http_yoti_idv_notify_send(r,
+                                                 NGX_HTTP_OK, "ignored\n")));
         return;
     }
 
@@ -498,7 +530,9 @@ ngx_http_yoti_idv_notify_body(ngx_http_request_t *r)
     stream = ngx_pnalloc(r->pool, ymcf->prefix.len + sizeof("events"));
 
     if (index == NULL || stream == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_finalize_request(r, ngx_http_yoti_idv_notify_count(ctx,
+                                         NGX_HTTP_YOTI_IDV_N_FAILED,
+                                         NGX_HTTP_INTERNAL_SERVER_ERROR));
         return;
     }
 
@@ -537,7 +571,9 @@ ngx_http_yoti_idv_notify_body(ngx_http_request_t *r)
                                       argv_len);
 
     if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_finalize_request(r, ngx_http_yoti_idv_notify_count(ctx,
+                                         NGX_HTTP_YOTI_IDV_N_FAILED,
+                                         NGX_HTTP_INTERNAL_SERVER_ERROR));
         return;
     }
 
@@ -573,10 +609,11 @@ ngx_http_yoti_idv_notify_done(void *data)
                       "passed on: %s; answered 503 for a retry",
                       ctx->n.session_id, ctx->op.error);
 
-        ngx_http_finalize_request(r,
-                            ngx_http_yoti_idv_notify_send(r,
-                                           NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           "redis is not available\n"));
+        ngx_http_finalize_request(r, ngx_http_yoti_idv_notify_count(ctx,
+                                         NGX_HTTP_YOTI_IDV_N_FAILED,
+                                         ngx_http_yoti_idv_notify_send(r,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE,
+                                             "redis is not available\n")));
         ngx_http_run_posted_requests(c);
         return;
     }
@@ -601,8 +638,10 @@ ngx_http_yoti_idv_notify_done(void *data)
                   "cached verdicts dropped (%ui in this zone)",
                   ctx->n.topic, ctx->n.session_id, n);
 
-    ngx_http_finalize_request(r, ngx_http_yoti_idv_notify_send(r, NGX_HTTP_OK,
-                                                               "ok\n"));
+    ngx_http_finalize_request(r, ngx_http_yoti_idv_notify_count(ctx,
+                                     NGX_HTTP_YOTI_IDV_N_ACCEPTED,
+                                     ngx_http_yoti_idv_notify_send(r,
+                                                     NGX_HTTP_OK, "ok\n")));
     ngx_http_run_posted_requests(c);
 }
 
@@ -657,6 +696,30 @@ ngx_http_yoti_idv_notify_send(ngx_http_request_t *r, ngx_uint_t status,
 
 
 /*
+ * yoti_idv_metrics: the notification by topic (once it parsed, "other"
+ * before) and outcome; returns rc
+ */
+
+static ngx_int_t
+ngx_http_yoti_idv_notify_count(ngx_http_yoti_idv_notify_ctx_t *ctx,
+    ngx_uint_t outcome, ngx_int_t rc)
+{
+    ngx_uint_t  topic;
+
+    topic = NGX_HTTP_YOTI_IDV_T_OTHER;
+
+    if (ctx && ctx->n.topic_len) {
+        topic = ngx_http_yoti_idv_metric_topic((u_char *) ctx->n.topic,
+                                               ctx->n.topic_len);
+    }
+
+    ngx_http_yoti_idv_metric_notification(topic, outcome);
+
+    return rc;
+}
+
+
+/*
  * The index of a stored verdict: the sets the invalidation script reads
  * (NGX_HTTP_YOTI_IDV_INVALIDATE_LUA), not waited for.  They live as long
  * as the longest verdict.
@@ -674,11 +737,19 @@ ngx_http_yoti_idv_notify_index(ngx_http_yoti_idv_main_conf_t *ymcf,
     ngx_str_t    set, *id;
     const char  *argv[3];
 
+    if (ymcf->redis->mode == NGX_HTTP_YOTI_IDV_REDIS_CLUSTER) {
+        /* no invalidation script in a cluster (docs/redis.md) */
+        return;
+    }
+
     valid = 0;
 
     for (i = 0; i < NGX_HTTP_YOTI_IDV_VALID_N; i++) {
         valid = ngx_max(valid, ymcf->valid[i]);
     }
+
+    /* the longest a verdict is kept, its stale window included */
+    valid += ymcf->max_use_stale;
 
     for (i = 0; i < 2; i++) {
 
