@@ -502,3 +502,59 @@ X-User-Id: bob
 --- error_code: 200
 --- response_headers
 X-IDV-Layer: zone
+
+
+
+=== TEST 31: yoti_idv_redis cluster= refuses the notifications
+--- http_config eval
+$YotiIdvTest::HttpConfig . "    yoti_idv_redis cluster=127.0.0.1:7000,127.0.0.1:7001;\n"
+--- config
+    location = /yoti/notifications {
+        yoti_idv_notifications  $TEST_NGINX_TOKEN_DIR/token;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"yoti_idv_notifications" needs one Redis server: with "yoti_idv_redis cluster=" the invalidations of the events stream are not supported/
+
+
+
+=== TEST 32: yoti_idv_redis sentinel= refuses the notifications
+--- http_config eval
+$YotiIdvTest::HttpConfig . "    yoti_idv_redis sentinel=127.0.0.1:26379 master=gate;\n"
+--- config
+    location = /yoti/notifications {
+        yoti_idv_notifications  $TEST_NGINX_TOKEN_DIR/token;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"yoti_idv_notifications" needs one Redis server: with "yoti_idv_redis sentinel=" the invalidations of the events stream are not supported/
+
+
+
+=== TEST 33: yoti_idv_metrics counts the notifications by topic and outcome
+--- config eval
+$::Config . <<'_EOC_';
+    location = /metrics {
+        yoti_idv_metrics;
+    }
+_EOC_
+--- init
+use YotiIdvNode;
+my $port = server_port();
+YotiIdvRedis::flush();
+my @sent = (
+    [{ Authorization => $ENV{TEST_NGINX_BASIC} }, '{"session_id":"verified-alice","topic":"session_completion"}'],
+    [{ Authorization => $ENV{TEST_NGINX_BASIC} }, '{"session_id":"verified-alice","topic":"session_completion"}'],
+    [{ Authorization => $ENV{TEST_NGINX_BASIC} }, '{"session_id":"verified-bob","topic":"client_session_token_deleted"}'],
+    [{ Authorization => $ENV{TEST_NGINX_BASIC} }, '{"session_id":"verified-bob","topic":"watchlist_screening"}'],
+    [{}, '{"session_id":"verified-alice","topic":"session_completion"}'],
+    [{ Authorization => $ENV{TEST_NGINX_BASIC} }, 'not json'],
+);
+for my $n (@sent) {
+    YotiIdvNode::request($port, 'POST', '/yoti/notifications', @$n);
+}
+--- request
+GET /metrics
+--- error_code: 200
+--- response_body_like eval
+qr/nginx_yoti_idv_notifications_total\{topic="session_completion",outcome="accepted"\} 2\n(?:.*\n)*nginx_yoti_idv_notifications_total\{topic="client_session_token_deleted",outcome="accepted"\} 1\n(?:.*\n)*nginx_yoti_idv_notifications_total\{topic="other",outcome="accepted"\} 1\nnginx_yoti_idv_notifications_total\{topic="other",outcome="unauthorized"\} 1\nnginx_yoti_idv_notifications_total\{topic="other",outcome="invalid"\} 1\nnginx_yoti_idv_notifications_total\{topic="other",outcome="failed"\} 0\n/s
