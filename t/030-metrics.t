@@ -57,6 +57,14 @@ add_block_preprocessor(sub {
 });
 
 # every line given must be in the exposition, whole
+# the version nginx_yoti_idv_info reports: the module's own
+our $Version = do {
+    open my $h, '<', 'ngx_http_yoti_idv_module/ngx_http_yoti_idv_module.h'
+        or die "ngx_http_yoti_idv_module.h: $!";
+    my ($v) = join('', <$h>) =~ /NGX_HTTP_YOTI_IDV_VERSION\s+"([^"]+)"/;
+    $v // die "no NGX_HTTP_YOTI_IDV_VERSION in ngx_http_yoti_idv_module.h";
+};
+
 sub lines {
     my $re = join '', map { '(?=.*^' . quotemeta($_) . '$)' } @_;
     return qr/\A$re/ms;
@@ -108,7 +116,7 @@ GET /metrics
 --- response_headers
 Content-Type: text/plain; version=0.0.4; charset=utf-8
 --- response_body_like eval
-main::lines('nginx_yoti_idv_info{version="0.3.0"} 1',
+main::lines("nginx_yoti_idv_info{version=\"$main::Version\"} 1",
             'nginx_yoti_idv_verdicts_total{verdict="allow",layer="provider"} 0',
             'nginx_yoti_idv_reasons_total{reason="check:LIVENESS"} 0',
             'nginx_yoti_idv_cache_lookups_total{layer="zone",result="hit"} 0',
