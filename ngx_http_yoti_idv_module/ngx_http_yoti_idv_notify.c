@@ -737,8 +737,13 @@ ngx_http_yoti_idv_notify_index(ngx_http_yoti_idv_main_conf_t *ymcf,
     ngx_str_t    set, *id;
     const char  *argv[3];
 
-    if (ymcf->redis->mode == NGX_HTTP_YOTI_IDV_REDIS_CLUSTER) {
-        /* no invalidation script in a cluster (docs/redis.md) */
+    if (ymcf->redis->mode == NGX_HTTP_YOTI_IDV_REDIS_CLUSTER
+        || (ymcf->zone == NULL && !ymcf->notifications))
+    {
+        /*
+         * no invalidation script in a cluster (docs/redis.md); without a
+         * zone or notifications, deleting the mapping revokes at once
+         */
         return;
     }
 
