@@ -18,6 +18,7 @@
 
 
 #include "ngx_http_yoti_idv_module.h"
+#include "ngx_http_yoti_idv_redis.h"
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
@@ -75,12 +76,6 @@ static void ngx_http_yoti_idv_events_apply(ngx_http_yoti_idv_events_t *ev,
     redisReply *entry);
 static void ngx_http_yoti_idv_events_disconnected(const redisAsyncContext *ac,
     int status);
-static void ngx_http_yoti_idv_events_read_handler(ngx_event_t *e);
-static void ngx_http_yoti_idv_events_write_handler(ngx_event_t *e);
-static void ngx_http_yoti_idv_events_add_read(void *data);
-static void ngx_http_yoti_idv_events_del_read(void *data);
-static void ngx_http_yoti_idv_events_add_write(void *data);
-static void ngx_http_yoti_idv_events_del_write(void *data);
 static void ngx_http_yoti_idv_events_cleanup(void *data);
 
 
@@ -227,26 +222,15 @@ ngx_http_yoti_idv_events_connect(ngx_http_yoti_idv_events_t *ev)
         return;
     }
 
-    c = ngx_get_connection(ac->c.fd, ev->log);
+    c = ngx_http_yoti_idv_redis_attach(ac, ev->log,
+                                       ngx_http_yoti_idv_events_cleanup);
     if (c == NULL) {
         redisAsyncFree(ac);
         ngx_http_yoti_idv_events_down(ev, "no free connection");
         return;
     }
 
-    c->data = ac;
-    c->read->handler = ngx_http_yoti_idv_events_read_handler;
-    c->write->handler = ngx_http_yoti_idv_events_write_handler;
-    c->read->log = ev->log;
-    c->write->log = ev->log;
-
     ac->data = ev;
-    ac->ev.data = c;
-    ac->ev.addRead = ngx_http_yoti_idv_events_add_read;
-    ac->ev.delRead = ngx_http_yoti_idv_events_del_read;
-    ac->ev.addWrite = ngx_http_yoti_idv_events_add_write;
-    ac->ev.delWrite = ngx_http_yoti_idv_events_del_write;
-    ac->ev.cleanup = ngx_http_yoti_idv_events_cleanup;
 
     ev->ac = ac;
     ev->conn = c;
@@ -254,7 +238,7 @@ ngx_http_yoti_idv_events_connect(ngx_http_yoti_idv_events_t *ev)
 
     redisAsyncSetDisconnectCallback(ac, ngx_http_yoti_idv_events_disconnected);
 
-    ngx_http_yoti_idv_events_add_write(c);
+    ngx_http_yoti_idv_redis_add_write(c);
 
     /* the connect, the setup and the first reply within this time */
     ngx_add_timer(&ev->timer, rcf->connect_timeout + rcf->timeout);
@@ -665,80 +649,6 @@ ngx_http_yoti_idv_events_disconnected(const redisAsyncContext *ac,
         ngx_log_error(NGX_LOG_ERR, ev->log, 0,
                       "yoti_idv: events connection to redis at \"%V\" "
                       "lost: %s", &ev->conf->name, ac->errstr);
-    }
-}
-
-
-static void
-ngx_http_yoti_idv_events_read_handler(ngx_event_t *e)
-{
-    ngx_connection_t  *c = e->data;
-
-    redisAsyncHandleRead(c->data);
-}
-
-
-static void
-ngx_http_yoti_idv_events_write_handler(ngx_event_t *e)
-{
-    ngx_connection_t  *c = e->data;
-
-    redisAsyncHandleWrite(c->data);
-}
-
-
-/* level-triggered, as in ngx_http_yoti_idv_redis.c */
-
-static void
-ngx_http_yoti_idv_events_add_read(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (!c->read->active) {
-        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                          "yoti_idv: cannot watch the events connection");
-        }
-    }
-}
-
-
-static void
-ngx_http_yoti_idv_events_del_read(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-}
-
-
-static void
-ngx_http_yoti_idv_events_add_write(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (!c->write->active) {
-        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                          "yoti_idv: cannot watch the events connection");
-        }
-    }
-}
-
-
-static void
-ngx_http_yoti_idv_events_del_write(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
     }
 }
 

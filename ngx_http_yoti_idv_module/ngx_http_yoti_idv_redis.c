@@ -60,7 +60,6 @@ static void ngx_http_yoti_idv_redis_read_handler(ngx_event_t *ev);
 static void ngx_http_yoti_idv_redis_write_handler(ngx_event_t *ev);
 static void ngx_http_yoti_idv_redis_add_read(void *data);
 static void ngx_http_yoti_idv_redis_del_read(void *data);
-static void ngx_http_yoti_idv_redis_add_write(void *data);
 static void ngx_http_yoti_idv_redis_del_write(void *data);
 static void ngx_http_yoti_idv_redis_cleanup(void *data);
 static void ngx_http_yoti_idv_redis_reply(redisAsyncContext *ac,
@@ -832,7 +831,8 @@ ngx_http_yoti_idv_redis_get(ngx_log_t *log,
         return NULL;
     }
 
-    c = ngx_get_connection(ac->c.fd, rd->log);
+    c = ngx_http_yoti_idv_redis_attach(ac, rd->log,
+                                       ngx_http_yoti_idv_redis_cleanup);
     if (c == NULL) {
         redisAsyncFree(ac);
         ngx_http_yoti_idv_redis_failed(node, "redis:connect");
@@ -840,19 +840,7 @@ ngx_http_yoti_idv_redis_get(ngx_log_t *log,
         return NULL;
     }
 
-    c->data = ac;
-    c->read->handler = ngx_http_yoti_idv_redis_read_handler;
-    c->write->handler = ngx_http_yoti_idv_redis_write_handler;
-    c->read->log = rd->log;
-    c->write->log = rd->log;
-
     ac->data = node;
-    ac->ev.data = c;
-    ac->ev.addRead = ngx_http_yoti_idv_redis_add_read;
-    ac->ev.delRead = ngx_http_yoti_idv_redis_del_read;
-    ac->ev.addWrite = ngx_http_yoti_idv_redis_add_write;
-    ac->ev.delWrite = ngx_http_yoti_idv_redis_del_write;
-    ac->ev.cleanup = ngx_http_yoti_idv_redis_cleanup;
 
     node->ac = ac;
     node->conn = c;
@@ -1197,6 +1185,41 @@ ngx_http_yoti_idv_redis_write_handler(ngx_event_t *ev)
 
 
 /*
+ * hiredis on nginx's events, for every connection of the module (this
+ * file's and the events stream's): an nginx connection for the context's
+ * socket, its handlers, and hiredis's hooks; "cleanup" runs when hiredis
+ * frees the context
+ */
+
+ngx_connection_t *
+ngx_http_yoti_idv_redis_attach(redisAsyncContext *ac, ngx_log_t *log,
+    void (*cleanup)(void *data))
+{
+    ngx_connection_t  *c;
+
+    c = ngx_get_connection(ac->c.fd, log);
+    if (c == NULL) {
+        return NULL;
+    }
+
+    c->data = ac;
+    c->read->handler = ngx_http_yoti_idv_redis_read_handler;
+    c->write->handler = ngx_http_yoti_idv_redis_write_handler;
+    c->read->log = log;
+    c->write->log = log;
+
+    ac->ev.data = c;
+    ac->ev.addRead = ngx_http_yoti_idv_redis_add_read;
+    ac->ev.delRead = ngx_http_yoti_idv_redis_del_read;
+    ac->ev.addWrite = ngx_http_yoti_idv_redis_add_write;
+    ac->ev.delWrite = ngx_http_yoti_idv_redis_del_write;
+    ac->ev.cleanup = cleanup;
+
+    return c;
+}
+
+
+/*
  * level-triggered: hiredis reads at most 16k per call, and an edge would
  * not come again for the rest of a larger reply
  */
@@ -1228,7 +1251,7 @@ ngx_http_yoti_idv_redis_del_read(void *data)
 }
 
 
-static void
+void
 ngx_http_yoti_idv_redis_add_write(void *data)
 {
     ngx_connection_t  *c = data;

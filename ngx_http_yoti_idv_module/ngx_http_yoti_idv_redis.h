@@ -11,7 +11,9 @@
 /*
  * What the Redis connection code (ngx_http_yoti_idv_redis.c) and the
  * cluster and sentinel router (ngx_http_yoti_idv_redis_ha.c) share: the
- * nodes, the tokens, the worker's router state.  Private to the two.
+ * nodes, the tokens, the worker's router state.  Private to the two, but
+ * for hiredis on nginx's events (redis_attach(), redis_add_write()), which
+ * the events stream (ngx_http_yoti_idv_events.c) uses too.
  */
 
 
@@ -120,6 +122,9 @@ extern ngx_http_yoti_idv_redis_t  ngx_http_yoti_idv_redis;
 
 
 /* ngx_http_yoti_idv_redis.c */
+ngx_connection_t *ngx_http_yoti_idv_redis_attach(redisAsyncContext *ac,
+    ngx_log_t *log, void (*cleanup)(void *data));
+void ngx_http_yoti_idv_redis_add_write(void *data);
 redisAsyncContext *ngx_http_yoti_idv_redis_get(ngx_log_t *log,
     ngx_http_yoti_idv_redis_node_t *node, const char **err);
 ngx_int_t ngx_http_yoti_idv_redis_send(ngx_log_t *log,
