@@ -448,7 +448,7 @@ ngx_http_yoti_idv_zone(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
 
     op->zone = ymcf->zone;
     op->key = ctx->cache_key;
-    op->hash = ngx_crc32_long(ctx->cache_key.data, ctx->cache_key.len);
+    op->user_id = ctx->user_id;
     op->session_id = ctx->session_id;
     op->pool = r->pool;
     op->log = r->connection->log;

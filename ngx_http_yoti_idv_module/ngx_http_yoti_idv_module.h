@@ -172,7 +172,8 @@ typedef enum {
 typedef struct {
     ngx_http_yoti_idv_zone_t      *zone;
     ngx_str_t                      key;
-    uint32_t                       hash;
+    uint64_t                       hash[2];     /* the zone's, of the key */
+    ngx_str_t                      user_id;     /* the entry's user */
     ngx_str_t                      session_id;  /* in: the one it must be
                                                    for, or empty; out: the
                                                    entry's, on the pool */
@@ -190,8 +191,23 @@ typedef struct {
     ngx_event_t                    timer;
     ngx_msec_t                     since;
     ngx_msec_t                     poll;
+    uint32_t                       gen;         /* the entry's, parked */
     unsigned                       owner:1;     /* fetching for the burst */
 } ngx_http_yoti_idv_shm_op_t;
+
+
+/* ngx_http_yoti_idv_shm_invalidate(): every entry of a session or a user */
+#define NGX_HTTP_YOTI_IDV_BY_SESSION  1
+#define NGX_HTTP_YOTI_IDV_BY_USER     2
+
+
+typedef struct {
+    ngx_uint_t                     entries;     /* in use */
+    ngx_uint_t                     capacity;    /* entries it can hold */
+    size_t                         bytes_used;
+    size_t                         bytes_total; /* the zone's size */
+    uint64_t                       evictions;   /* of unexpired entries */
+} ngx_http_yoti_idv_shm_stats_t;
 
 
 /*
@@ -315,6 +331,11 @@ void ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     ngx_yoti_idv_verdict_e verdict, const char *reason,
     ngx_str_t *session_id, time_t valid);
 void ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_shm_op_t *op);
+ngx_uint_t ngx_http_yoti_idv_shm_invalidate(ngx_shm_zone_t *shm_zone,
+    ngx_uint_t by, ngx_str_t *id);
+void ngx_http_yoti_idv_shm_flush(ngx_shm_zone_t *shm_zone);
+void ngx_http_yoti_idv_shm_stats(ngx_shm_zone_t *shm_zone,
+    ngx_http_yoti_idv_shm_stats_t *st);
 
 
 extern ngx_module_t                        ngx_http_yoti_idv_module;

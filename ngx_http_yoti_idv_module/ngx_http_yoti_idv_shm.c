@@ -5,34 +5,31 @@
 
 
 /*
- * yoti_idv_cache_zone: verdicts shared by the workers of one nginx, an
- * rbtree of hashed keys with an LRU queue, as limit_req's zone.
+ * yoti_idv_cache_zone: verdicts shared by the workers of one nginx, in the
+ * hash table of ngx_yoti_idv_zone.c (128-byte entries allocated once,
+ * CLOCK eviction), under the zone's mutex.
  *
  * An entry is either a verdict (valid until "expire") or a fetch in
  * progress (until "lock"): the first request that misses takes the fetch,
  * the others, in any worker, poll the entry every few milliseconds and
- * take its verdict, so a burst costs one provider request.
+ * take its verdict, so a burst costs one provider request.  A waiter knows
+ * the fetch it waited for is done when the entry's "gen", the zone's count
+ * of stores, is no longer the one it saw.
  */
 
 
+#include <openssl/rand.h>
+
 #include "ngx_http_yoti_idv_module.h"
+#include "ngx_yoti_idv_zone.h"
 
-
-#define NGX_HTTP_YOTI_IDV_SHM_SID_LEN     64
 
 #define NGX_HTTP_YOTI_IDV_SHM_POLL_MIN    1
 #define NGX_HTTP_YOTI_IDV_SHM_POLL_MAX    16
 
 
-typedef struct {
-    ngx_rbtree_t                   rbtree;
-    ngx_rbtree_node_t              sentinel;
-    ngx_queue_t                    queue;
-} ngx_http_yoti_idv_shm_sh_t;
-
-
 struct ngx_http_yoti_idv_zone_s {
-    ngx_http_yoti_idv_shm_sh_t    *sh;
+    ngx_yoti_idv_zone_t           *sh;
     ngx_slab_pool_t               *shpool;
     ngx_shm_zone_t                *shm_zone;
     time_t                         ttl;
@@ -40,39 +37,12 @@ struct ngx_http_yoti_idv_zone_s {
 };
 
 
-/* lives at &node->color, as in limit_req */
-
-typedef struct {
-    u_char                         color;
-    u_char                         verdict;     /* ngx_yoti_idv_verdict_e */
-    u_char                         fetching;
-    u_char                         sid_len;
-    u_short                        key_len;
-    u_short                        reason_len;
-    ngx_queue_t                    queue;
-    ngx_msec_t                     expire;      /* the verdict's end */
-    ngx_msec_t                     lock;        /* the fetch's deadline */
-    ngx_msec_t                     updated;
-    u_char                         sid[NGX_HTTP_YOTI_IDV_SHM_SID_LEN];
-    u_char                         reason[NGX_YOTI_IDV_REASON_LEN];
-    u_char                         key[1];
-} ngx_http_yoti_idv_shm_node_t;
-
-
 static ngx_int_t ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static void ngx_http_yoti_idv_shm_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_http_yoti_idv_shm_node_t *ngx_http_yoti_idv_shm_find(
-    ngx_http_yoti_idv_zone_t *zone, ngx_str_t *key, uint32_t hash);
-static ngx_http_yoti_idv_shm_node_t *ngx_http_yoti_idv_shm_add(
-    ngx_http_yoti_idv_zone_t *zone, ngx_str_t *key, uint32_t hash);
-static void ngx_http_yoti_idv_shm_expire(ngx_http_yoti_idv_zone_t *zone,
-    ngx_uint_t force);
 static ngx_int_t ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_shm_op_t *op,
-    ngx_http_yoti_idv_shm_node_t *yn);
+    ngx_yoti_idv_zone_entry_t *e);
 static ngx_int_t ngx_http_yoti_idv_shm_copy(ngx_http_yoti_idv_shm_op_t *op,
-    ngx_http_yoti_idv_shm_node_t *yn);
+    ngx_yoti_idv_zone_entry_t *e);
 static void ngx_http_yoti_idv_shm_poll(ngx_event_t *ev);
 
 
@@ -157,13 +127,15 @@ ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_yoti_idv_zone_t  *ozone = data;
 
-    size_t                     len;
+    u_char                    *mem;
+    size_t                     size;
+    uint64_t                   seed[2];
     ngx_http_yoti_idv_zone_t  *zone;
 
     zone = shm_zone->data;
 
     if (ozone) {
-        /* a reload keeps the verdicts */
+        /* a reload keeps the verdicts, and the key they are hashed with */
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
         return NGX_OK;
@@ -176,72 +148,40 @@ ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    zone->sh = ngx_slab_alloc(zone->shpool,
-                              sizeof(ngx_http_yoti_idv_shm_sh_t));
+    /* every free page, once: the table is never allocated from again */
+
+    size = zone->shpool->pfree * ngx_pagesize;
+
+    mem = ngx_slab_alloc(zone->shpool, size);
+    if (mem == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (RAND_bytes((u_char *) seed, sizeof(seed)) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "yoti_idv_cache_zone \"%V\": RAND_bytes() failed",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    zone->sh = ngx_yoti_idv_zone_init(mem, size, seed);
+
+    ngx_explicit_memzero(seed, sizeof(seed));
+
     if (zone->sh == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "yoti_idv_cache_zone \"%V\" is too small",
+                      &shm_zone->shm.name);
         return NGX_ERROR;
     }
 
     zone->shpool->data = zone->sh;
 
-    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
-                    ngx_http_yoti_idv_shm_insert_value);
-
-    ngx_queue_init(&zone->sh->queue);
-
-    len = sizeof(" in yoti_idv_cache_zone \"\"") + shm_zone->shm.name.len;
-
-    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
-    if (zone->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(zone->shpool->log_ctx, " in yoti_idv_cache_zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    /* a full zone evicts, it does not log every failed allocation */
-    zone->shpool->log_nomem = 0;
+    ngx_log_debug3(NGX_LOG_DEBUG_CORE, shm_zone->shm.log, 0,
+                   "yoti_idv_cache_zone \"%V\": %uD entries in %uz bytes",
+                   &shm_zone->shm.name, zone->sh->capacity, size);
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_yoti_idv_shm_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t             **p;
-    ngx_http_yoti_idv_shm_node_t   *yn, *ynt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else { /* node->key == temp->key */
-
-            yn = (ngx_http_yoti_idv_shm_node_t *) &node->color;
-            ynt = (ngx_http_yoti_idv_shm_node_t *) &temp->color;
-
-            p = (ngx_memn2cmp(yn->key, ynt->key, yn->key_len, ynt->key_len)
-                 < 0) ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
 }
 
 
@@ -251,40 +191,53 @@ ngx_http_yoti_idv_shm_insert_value(ngx_rbtree_node_t *temp,
  * NGX_DECLINED: none, and this request now fetches it for everyone;
  * NGX_AGAIN: another request is fetching it: op->done() is called when
  * the wait ends, see shm_poll();
- * NGX_ERROR: the zone cannot help (no memory, a key too long).
+ * NGX_ERROR: the zone cannot help (full of fetches, a session id longer
+ * than an entry holds).
  */
 
 ngx_int_t
 ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
 {
-    ngx_int_t                      rc;
-    ngx_msec_t                     now;
-    ngx_http_yoti_idv_zone_t      *zone;
-    ngx_http_yoti_idv_shm_node_t  *yn;
+    uint32_t                    n;
+    ngx_int_t                   rc;
+    ngx_msec_t                  now;
+    ngx_yoti_idv_zone_t        *z;
+    ngx_http_yoti_idv_zone_t   *zone;
+    ngx_yoti_idv_zone_entry_t  *e;
 
     zone = op->zone;
+    z = zone->sh;
 
     op->rc = NGX_DECLINED;
 
-    if (op->key.len > 0xffff) {
+    if (op->session_id.len > NGX_YOTI_IDV_ZONE_SID_LEN) {
         return NGX_ERROR;
     }
+
+    /* the key is the zone's own: the hash is computed once a request */
+    ngx_yoti_idv_zone_hash(z, op->key.data, op->key.len, op->hash);
 
     now = ngx_current_msec;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    yn = ngx_http_yoti_idv_shm_find(zone, &op->key, op->hash);
+    n = ngx_yoti_idv_zone_find(z, op->hash);
 
-    if (yn) {
-        rc = ngx_http_yoti_idv_shm_take(op, yn);
+    if (n) {
+        e = ngx_yoti_idv_zone_entry(z, n);
+
+        rc = ngx_http_yoti_idv_shm_take(op, e);
 
         if (rc == NGX_OK) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             return NGX_OK;
         }
 
-        if (yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0) {
+        if ((e->flags & NGX_YOTI_IDV_ZONE_FETCHING)
+            && (ngx_msec_int_t) ((ngx_msec_t) e->lock - now) > 0)
+        {
+            op->gen = e->gen;
+
             ngx_shmtx_unlock(&zone->shpool->mutex);
 
             op->since = now;
@@ -300,9 +253,13 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
         }
 
     } else {
-        yn = ngx_http_yoti_idv_shm_add(zone, &op->key, op->hash);
+        n = ngx_yoti_idv_zone_add(z, op->hash,
+                                  ngx_yoti_idv_zone_hash64(z,
+                                                           op->user_id.data,
+                                                           op->user_id.len),
+                                  now);
 
-        if (yn == NULL) {
+        if (n == 0) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             ngx_log_error(NGX_LOG_WARN, op->log, 0,
                           "yoti_idv: the verdict cannot be cached in "
@@ -310,12 +267,20 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
                           &zone->shm_zone->shm.name);
             return NGX_ERROR;
         }
+
+        e = ngx_yoti_idv_zone_entry(z, n);
+
+        e->verdict = NGX_YOTI_IDV_ERROR;
+
+        /* an invalidation of the session finds the fetch too */
+        (void) ngx_yoti_idv_zone_set_sid(z, n, op->session_id.data,
+                                         op->session_id.len);
     }
 
     /* no verdict, nobody fetching it: this request will */
 
-    yn->fetching = 1;
-    yn->lock = now + zone->wait;
+    e->flags |= NGX_YOTI_IDV_ZONE_FETCHING;
+    e->lock = now + zone->wait;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -329,15 +294,15 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
 
 static ngx_int_t
 ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_shm_op_t *op,
-    ngx_http_yoti_idv_shm_node_t *yn)
+    ngx_yoti_idv_zone_entry_t *e)
 {
-    if (yn->verdict == NGX_YOTI_IDV_ERROR
-        || (ngx_msec_int_t) (yn->expire - ngx_current_msec) <= 0)
+    if (e->verdict == NGX_YOTI_IDV_ERROR
+        || (ngx_msec_int_t) ((ngx_msec_t) e->expire - ngx_current_msec) <= 0)
     {
         return NGX_DECLINED;
     }
 
-    return ngx_http_yoti_idv_shm_copy(op, yn);
+    return ngx_http_yoti_idv_shm_copy(op, e);
 }
 
 
@@ -345,35 +310,47 @@ ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_shm_op_t *op,
 
 static ngx_int_t
 ngx_http_yoti_idv_shm_copy(ngx_http_yoti_idv_shm_op_t *op,
-    ngx_http_yoti_idv_shm_node_t *yn)
+    ngx_yoti_idv_zone_entry_t *e)
 {
-    u_char  *sid;
+    u_char                            *sid;
+    const ngx_yoti_idv_zone_reason_t  *reason;
+
+    reason = ngx_yoti_idv_zone_reason(op->zone->sh, e->reason);
+    if (reason == NULL) {
+        return NGX_DECLINED;
+    }
 
     if (op->session_id.len) {
 
-        if (op->session_id.len != yn->sid_len
-            || ngx_memcmp(op->session_id.data, yn->sid, yn->sid_len) != 0)
+        if (op->session_id.len != e->sid_len
+            || ngx_memcmp(op->session_id.data, e->sid, e->sid_len) != 0)
         {
             /* the user's other session */
             return NGX_DECLINED;
         }
 
     } else {
-        sid = ngx_pnalloc(op->pool, yn->sid_len);
+        sid = ngx_pnalloc(op->pool, e->sid_len);
         if (sid == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(sid, yn->sid, yn->sid_len);
+        ngx_memcpy(sid, e->sid, e->sid_len);
 
         op->session_id.data = sid;
-        op->session_id.len = yn->sid_len;
+        op->session_id.len = e->sid_len;
     }
 
-    op->verdict = yn->verdict;
-    ngx_memcpy(op->reason, yn->reason, yn->reason_len);
-    op->reason[yn->reason_len] = '\0';
-    op->reason_len = yn->reason_len;
+    op->verdict = e->verdict;
+    ngx_memcpy(op->reason, reason->data, reason->len);
+    op->reason[reason->len] = '\0';
+    op->reason_len = reason->len;
+
+    /* CLOCK: a write only the first time the hand would see it */
+
+    if (!(e->flags & NGX_YOTI_IDV_ZONE_REFERENCED)) {
+        e->flags |= NGX_YOTI_IDV_ZONE_REFERENCED;
+    }
 
     op->rc = NGX_OK;
 
@@ -386,19 +363,24 @@ ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
 {
     ngx_http_yoti_idv_shm_op_t *op = ev->data;
 
-    ngx_int_t                      rc;
-    ngx_msec_t                     now;
-    ngx_http_yoti_idv_zone_t      *zone;
-    ngx_http_yoti_idv_shm_node_t  *yn;
+    uint32_t                    n;
+    ngx_int_t                   rc;
+    ngx_msec_t                  now;
+    ngx_yoti_idv_zone_t        *z;
+    ngx_http_yoti_idv_zone_t   *zone;
+    ngx_yoti_idv_zone_entry_t  *e;
 
     zone = op->zone;
+    z = zone->sh;
     now = ngx_current_msec;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    yn = ngx_http_yoti_idv_shm_find(zone, &op->key, op->hash);
+    n = ngx_yoti_idv_zone_find(z, op->hash);
+    e = n ? ngx_yoti_idv_zone_entry(z, n) : NULL;
 
-    if (yn && yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0
+    if (e && (e->flags & NGX_YOTI_IDV_ZONE_FETCHING)
+        && (ngx_msec_int_t) ((ngx_msec_t) e->lock - now) > 0
         && (ngx_msec_int_t) (now - op->since) < (ngx_msec_int_t) zone->wait)
     {
         ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -410,14 +392,13 @@ ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
 
     rc = NGX_DECLINED;
 
-    if (yn && !yn->fetching
-        && (ngx_msec_int_t) (yn->updated - op->since) >= 0)
-    {
+    if (e && !(e->flags & NGX_YOTI_IDV_ZONE_FETCHING) && e->gen != op->gen) {
+
         /* the burst's fetch is done: its verdict, even an error */
 
-        rc = (yn->verdict == NGX_YOTI_IDV_ERROR)
-             ? ngx_http_yoti_idv_shm_copy(op, yn)
-             : ngx_http_yoti_idv_shm_take(op, yn);
+        rc = (e->verdict == NGX_YOTI_IDV_ERROR)
+             ? ngx_http_yoti_idv_shm_copy(op, e)
+             : ngx_http_yoti_idv_shm_take(op, e);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -433,17 +414,23 @@ ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
 }
 
 
-/* the verdict of the fetch this request made for everyone */
+/*
+ * the verdict of the fetch this request made for everyone; an entry that
+ * went meanwhile (invalidated, flushed, evicted after its lock) is not
+ * made again: an invalidation wins over the fetch in flight
+ */
 
 void
 ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     ngx_yoti_idv_verdict_e verdict, const char *reason, ngx_str_t *session_id,
     time_t valid)
 {
-    size_t                         len;
-    ngx_msec_t                     now;
-    ngx_http_yoti_idv_zone_t      *zone;
-    ngx_http_yoti_idv_shm_node_t  *yn;
+    uint16_t                    id;
+    uint32_t                    n;
+    ngx_msec_t                  now;
+    ngx_yoti_idv_zone_t        *z;
+    ngx_http_yoti_idv_zone_t   *zone;
+    ngx_yoti_idv_zone_entry_t  *e;
 
     if (!op->owner) {
         return;
@@ -452,6 +439,7 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     op->owner = 0;
 
     zone = op->zone;
+    z = zone->sh;
 
     /* an error: waiting requests take it, later ones do not */
     valid = ngx_min(valid, zone->ttl);
@@ -460,32 +448,44 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    /* the entry may have been evicted meanwhile */
+    n = ngx_yoti_idv_zone_find(z, op->hash);
 
-    yn = ngx_http_yoti_idv_shm_find(zone, &op->key, op->hash);
-
-    if (yn == NULL) {
-        yn = ngx_http_yoti_idv_shm_add(zone, &op->key, op->hash);
-
-        if (yn == NULL) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-            return;
-        }
+    if (n == 0) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
     }
 
-    len = ngx_min(session_id->len, NGX_HTTP_YOTI_IDV_SHM_SID_LEN);
+    e = ngx_yoti_idv_zone_entry(z, n);
 
-    ngx_memcpy(yn->sid, session_id->data, len);
-    yn->sid_len = (u_char) len;
+    id = ngx_yoti_idv_zone_reason_id(z, reason, ngx_strlen(reason));
 
-    len = ngx_strlen(reason);
-    ngx_memcpy(yn->reason, reason, len);
-    yn->reason_len = (u_short) len;
+    if (id == NGX_YOTI_IDV_ZONE_NO_REASON
+        || ngx_yoti_idv_zone_set_sid(z, n, session_id->data, session_id->len)
+           != 0)
+    {
+        /* it cannot be held: the waiters fetch on their own */
+        e->flags &= ~NGX_YOTI_IDV_ZONE_FETCHING;
+        e->lock = now;
 
-    yn->verdict = (u_char) verdict;
-    yn->fetching = 0;
-    yn->updated = now;
-    yn->expire = now + (ngx_msec_t) valid * 1000;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, op->log, 0,
+                       "yoti_idv: verdict not cached in \"%V\": its reason "
+                       "table is full or the session id is too long",
+                       &zone->shm_zone->shm.name);
+        return;
+    }
+
+    e->reason = id;
+    e->verdict = (uint8_t) verdict;
+    e->flags &= ~NGX_YOTI_IDV_ZONE_FETCHING;
+    e->expire = now + (ngx_msec_t) valid * 1000;
+
+    if (++z->gen == 0) {
+        z->gen = 1;
+    }
+
+    e->gen = z->gen;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 }
@@ -496,8 +496,10 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
 void
 ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_shm_op_t *op)
 {
-    ngx_http_yoti_idv_zone_t      *zone;
-    ngx_http_yoti_idv_shm_node_t  *yn;
+    uint32_t                    n;
+    ngx_yoti_idv_zone_t        *z;
+    ngx_http_yoti_idv_zone_t   *zone;
+    ngx_yoti_idv_zone_entry_t  *e;
 
     if (op->timer.timer_set) {
         ngx_del_timer(&op->timer);
@@ -510,173 +512,114 @@ ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_shm_op_t *op)
     op->owner = 0;
 
     zone = op->zone;
+    z = zone->sh;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    yn = ngx_http_yoti_idv_shm_find(zone, &op->key, op->hash);
+    n = ngx_yoti_idv_zone_find(z, op->hash);
 
-    if (yn && yn->fetching) {
-        yn->fetching = 0;
-        yn->lock = ngx_current_msec;
+    if (n) {
+        e = ngx_yoti_idv_zone_entry(z, n);
+
+        if (e->flags & NGX_YOTI_IDV_ZONE_FETCHING) {
+            e->flags &= ~NGX_YOTI_IDV_ZONE_FETCHING;
+            e->lock = ngx_current_msec;
+        }
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
 
-static ngx_http_yoti_idv_shm_node_t *
-ngx_http_yoti_idv_shm_find(ngx_http_yoti_idv_zone_t *zone, ngx_str_t *key,
-    uint32_t hash)
-{
-    ngx_int_t                      rc;
-    ngx_rbtree_node_t             *node, *sentinel;
-    ngx_http_yoti_idv_shm_node_t  *yn;
-
-    node = zone->sh->rbtree.root;
-    sentinel = zone->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        /* hash == node->key */
-
-        yn = (ngx_http_yoti_idv_shm_node_t *) &node->color;
-
-        rc = ngx_memn2cmp(key->data, yn->key, key->len, yn->key_len);
-
-        if (rc == 0) {
-            ngx_queue_remove(&yn->queue);
-            ngx_queue_insert_head(&zone->sh->queue, &yn->queue);
-            return yn;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
-}
-
-
-/* with the zone locked */
-
-static ngx_http_yoti_idv_shm_node_t *
-ngx_http_yoti_idv_shm_add(ngx_http_yoti_idv_zone_t *zone, ngx_str_t *key,
-    uint32_t hash)
-{
-    size_t                         size;
-    ngx_uint_t                     n;
-    ngx_rbtree_node_t             *node;
-    ngx_http_yoti_idv_shm_node_t  *yn;
-
-    size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_yoti_idv_shm_node_t, key)
-           + key->len;
-
-    ngx_http_yoti_idv_shm_expire(zone, 0);
-
-    node = ngx_slab_alloc_locked(zone->shpool, size);
-
-    /* full: the least recently used entries go first */
-
-    for (n = 0; node == NULL && n < 64; n++) {
-
-        if (ngx_queue_empty(&zone->sh->queue)) {
-            return NULL;
-        }
-
-        ngx_http_yoti_idv_shm_expire(zone, 1);
-
-        node = ngx_slab_alloc_locked(zone->shpool, size);
-    }
-
-    if (node == NULL) {
-        return NULL;
-    }
-
-    node->key = hash;
-
-    yn = (ngx_http_yoti_idv_shm_node_t *) &node->color;
-
-    yn->verdict = NGX_YOTI_IDV_ERROR;
-    yn->fetching = 0;
-    yn->sid_len = 0;
-    yn->reason_len = 0;
-    yn->key_len = (u_short) key->len;
-    yn->expire = ngx_current_msec;
-    yn->lock = ngx_current_msec;
-    yn->updated = ngx_current_msec;
-
-    ngx_memcpy(yn->key, key->data, key->len);
-
-    ngx_rbtree_insert(&zone->sh->rbtree, node);
-    ngx_queue_insert_head(&zone->sh->queue, &yn->queue);
-
-    return yn;
-}
-
-
 /*
- * frees up to two expired entries from the LRU's tail, or with "force"
- * the oldest entry, expired or not (but not one being fetched)
+ * every entry (of every policy) for a session id or a user id, through the
+ * zone's indexes: the entries on one chain, not the table
  */
 
-static void
-ngx_http_yoti_idv_shm_expire(ngx_http_yoti_idv_zone_t *zone, ngx_uint_t force)
+ngx_uint_t
+ngx_http_yoti_idv_shm_invalidate(ngx_shm_zone_t *shm_zone, ngx_uint_t by,
+    ngx_str_t *id)
 {
-    ngx_uint_t                     n;
-    ngx_msec_t                     now;
-    ngx_queue_t                   *q;
-    ngx_rbtree_node_t             *node;
-    ngx_http_yoti_idv_shm_node_t  *yn;
+    size_t                     n;
+    uint64_t                   uid;
+    ngx_yoti_idv_zone_t       *z;
+    ngx_http_yoti_idv_zone_t  *zone;
 
-    now = ngx_current_msec;
+    zone = shm_zone->data;
 
-    for (n = 0; n < 3; n++) {
-
-        if (ngx_queue_empty(&zone->sh->queue)) {
-            return;
-        }
-
-        q = ngx_queue_last(&zone->sh->queue);
-
-        yn = ngx_queue_data(q, ngx_http_yoti_idv_shm_node_t, queue);
-
-        if (yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0) {
-            /* a fetch others wait for: move it out of the way */
-            ngx_queue_remove(q);
-            ngx_queue_insert_head(&zone->sh->queue, q);
-
-            if (force) {
-                continue;
-            }
-
-            return;
-        }
-
-        if (!force && (ngx_msec_int_t) (yn->expire - now) > 0) {
-            return;
-        }
-
-        ngx_queue_remove(q);
-
-        node = (ngx_rbtree_node_t *)
-                   ((u_char *) yn - offsetof(ngx_rbtree_node_t, color));
-
-        ngx_rbtree_delete(&zone->sh->rbtree, node);
-
-        ngx_slab_free_locked(zone->shpool, node);
-
-        if (force) {
-            return;
-        }
+    if (zone == NULL || zone->sh == NULL || id->len == 0) {
+        return 0;
     }
+
+    z = zone->sh;
+
+    switch (by) {
+
+    case NGX_HTTP_YOTI_IDV_BY_SESSION:
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        n = ngx_yoti_idv_zone_invalidate_sid(z, id->data, id->len);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        break;
+
+    case NGX_HTTP_YOTI_IDV_BY_USER:
+        uid = ngx_yoti_idv_zone_hash64(z, id->data, id->len);
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        n = ngx_yoti_idv_zone_invalidate_uid(z, uid);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        break;
+
+    default:
+        n = 0;
+    }
+
+    return n;
+}
+
+
+/* every entry; the table is rewritten under the lock, O(entries) */
+
+void
+ngx_http_yoti_idv_shm_flush(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_yoti_idv_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (zone == NULL || zone->sh == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_yoti_idv_zone_flush(zone->sh);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+void
+ngx_http_yoti_idv_shm_stats(ngx_shm_zone_t *shm_zone,
+    ngx_http_yoti_idv_shm_stats_t *st)
+{
+    ngx_http_yoti_idv_zone_t   *zone;
+    ngx_yoti_idv_zone_stats_t   zs;
+
+    ngx_memzero(st, sizeof(ngx_http_yoti_idv_shm_stats_t));
+
+    zone = shm_zone->data;
+
+    if (zone == NULL || zone->sh == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_yoti_idv_zone_stats(zone->sh, &zs);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    /* the slab pool's own pages are the zone's, used from the start */
+
+    st->entries = zs.entries;
+    st->capacity = zs.capacity;
+    st->bytes_total = shm_zone->shm.size;
+    st->bytes_used = shm_zone->shm.size - zs.bytes_total + zs.bytes_used;
+    st->evictions = zs.evictions;
 }
