@@ -223,6 +223,11 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
 
     n = ngx_yoti_idv_zone_find(z, op->hash);
 
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, op->log, 0,
+                   "yoti_idv zone lookup \"%V\" %016uxL: entry %uD of %uD, "
+                   "%uD in use", &op->key, op->hash[0], n, z->capacity,
+                   z->count);
+
     if (n) {
         e = ngx_yoti_idv_zone_entry(z, n);
 
