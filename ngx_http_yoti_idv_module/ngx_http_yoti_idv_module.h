@@ -62,6 +62,9 @@ typedef struct {
     ngx_http_complex_value_t      *user_id;
     ngx_http_complex_value_t      *session_id;
 
+    /* user_id is "$http_<name>": the name, to read it without the cv */
+    ngx_str_t                      user_header;
+
     ngx_array_t                   *requires;    /* ngx_yoti_idv_req_t */
     ngx_uint_t                     require_age; /* 0: none */
 

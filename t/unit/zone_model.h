@@ -294,7 +294,7 @@ zm_init(zm_t *m, ngx_yoti_idv_zone_t *z)
         m->keys[i].key[0] = (i % 4 == 0) ? 7 : 0x9e3779b97f4a7c15ULL * i;
         m->keys[i].key[1] = i;
         m->keys[i].uid = i % 9;
-        memcpy(m->keys[i].sid, "abcde" + i % 5, 1);
+        m->keys[i].sid[0] = (unsigned char) ("abcde"[i % 5]);
         m->keys[i].sid_len = 1 + i % 3;
     }
 }
