@@ -177,9 +177,9 @@ ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     zone->shpool->data = zone->sh;
 
-    ngx_log_debug3(NGX_LOG_DEBUG_CORE, shm_zone->shm.log, 0,
-                   "yoti_idv_cache_zone \"%V\": %uD entries in %uz bytes",
-                   &shm_zone->shm.name, zone->sh->capacity, size);
+    ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                  "yoti_idv_cache_zone \"%V\": %uD entries",
+                  &shm_zone->shm.name, zone->sh->capacity);
 
     return NGX_OK;
 }
