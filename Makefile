@@ -14,6 +14,8 @@
 #                   (t/compat runner): fails on any sanitizer report
 #   make demo       nginx + the module + a mock IDV API on loopback
 #   make bench      what the gate costs: one table, bench/results/latest.md
+#   make bench-zone the zone at many users only, bench/results/zone-users.md
+#                   (BENCH_OPTS=--large: a million users)
 #   make bench-redis-restart
 #                   Redis killed and restarted under load,
 #                   bench/results/redis-restart.md
@@ -59,7 +61,7 @@ DEB_BENCH    := python3 python3-cryptography redis-server wrk valgrind
 DEB_VALGRIND := valgrind
 
 .PHONY: all module nginx deps deps-test deps-valgrind deps-bench unit test \
-        test-valgrind demo bench bench-redis-restart clean
+        test-valgrind demo bench bench-zone bench-redis-restart clean
 
 all: module
 
@@ -221,6 +223,12 @@ demo: deps-test
 bench: deps-bench
 	$(MAKE) module
 	@./bench/run.sh $(MODULE_SO) $(NGINX_BIN) $(BENCH_OPTS)
+
+# only the zone's rows (bench/zone_users.py): BENCH_OPTS="--large" for 1M users
+bench-zone: deps-bench
+	$(MAKE) module
+	@/usr/bin/python3 bench/zone_users.py --module $(MODULE_SO) \
+	    --nginx $(NGINX_BIN) $(BENCH_OPTS)
 
 bench-redis-restart: deps-bench
 	$(MAKE) module

@@ -20,6 +20,10 @@ shift $(( $# >= 2 ? 2 : 1 ))
 /usr/bin/python3 "$(dirname "$0")/bench.py" \
     --module "$module" --nginx "$nginx" "$@"
 
+# the zone at many users (issue 11): ZONE_BENCH_OPTS=--large for 1M users
+/usr/bin/python3 "$(dirname "$0")/zone_users.py" \
+    --module "$module" --nginx "$nginx" ${ZONE_BENCH_OPTS:-}
+
 # the cold path of each provider: CPU per signed fetch, Yoti and Rekognition
 exec /usr/bin/python3 "$(dirname "$0")/cold_path.py" \
     --module "$module" --nginx "$nginx" \

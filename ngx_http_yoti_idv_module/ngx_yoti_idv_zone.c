@@ -43,10 +43,16 @@ static size_t ngx_yoti_idv_zone_layout(size_t size, uint32_t *reasons);
 static void ngx_yoti_idv_zone_reset(ngx_yoti_idv_zone_t *z);
 static void ngx_yoti_idv_zone_unchain(ngx_yoti_idv_zone_t *z, uint32_t *head,
     size_t next, uint32_t n);
+static void ngx_yoti_idv_zone_dunlink(ngx_yoti_idv_zone_t *z, uint32_t *head,
+    size_t next, size_t prev, uint32_t n);
+static void ngx_yoti_idv_zone_dpush(ngx_yoti_idv_zone_t *z, uint32_t *head,
+    size_t next, size_t prev, uint32_t n);
 static void ngx_yoti_idv_zone_unlink(ngx_yoti_idv_zone_t *z, uint32_t n);
 static void ngx_yoti_idv_zone_free_take(ngx_yoti_idv_zone_t *z, uint32_t n);
 static uint32_t ngx_yoti_idv_zone_evict(ngx_yoti_idv_zone_t *z, uint64_t now);
 
+
+#define ngx_yoti_idv_zone_off(f)  offsetof(ngx_yoti_idv_zone_entry_t, f)
 
 #define ngx_yoti_idv_zone_link(z, n, off)                                    \
     ((uint32_t *) ((unsigned char *) ngx_yoti_idv_zone_entry(z, n) + (off)))
@@ -363,14 +369,16 @@ ngx_yoti_idv_zone_add(ngx_yoti_idv_zone_t *z, const uint64_t key[2],
     e->sid_len = 0;
     e->uid = uid;
     e->sid_next = 0;
+    e->sid_prev = 0;
     e->spare = 0;
 
     e->next = home->key_head;
     home->key_head = n;
 
     u = ngx_yoti_idv_zone_bucket(z, uid);
-    e->uid_next = ngx_yoti_idv_zone_entry(z, u)->uid_head;
-    ngx_yoti_idv_zone_entry(z, u)->uid_head = n;
+    ngx_yoti_idv_zone_dpush(z, &ngx_yoti_idv_zone_entry(z, u)->uid_head,
+                            ngx_yoti_idv_zone_off(uid_next),
+                            ngx_yoti_idv_zone_off(uid_prev), n);
 
     z->count++;
 
@@ -487,6 +495,43 @@ ngx_yoti_idv_zone_unchain(ngx_yoti_idv_zone_t *z, uint32_t *head,
 }
 
 
+static void
+ngx_yoti_idv_zone_dunlink(ngx_yoti_idv_zone_t *z, uint32_t *head,
+    size_t next, size_t prev, uint32_t n)
+{
+    uint32_t  nx, pv;
+
+    nx = *ngx_yoti_idv_zone_link(z, n, next);
+    pv = *ngx_yoti_idv_zone_link(z, n, prev);
+
+    if (pv) {
+        *ngx_yoti_idv_zone_link(z, pv, next) = nx;
+
+    } else {
+        *head = nx;
+    }
+
+    if (nx) {
+        *ngx_yoti_idv_zone_link(z, nx, prev) = pv;
+    }
+}
+
+
+static void
+ngx_yoti_idv_zone_dpush(ngx_yoti_idv_zone_t *z, uint32_t *head,
+    size_t next, size_t prev, uint32_t n)
+{
+    *ngx_yoti_idv_zone_link(z, n, next) = *head;
+    *ngx_yoti_idv_zone_link(z, n, prev) = 0;
+
+    if (*head) {
+        *ngx_yoti_idv_zone_link(z, *head, prev) = n;
+    }
+
+    *head = n;
+}
+
+
 /* out of every index; the caller frees or reuses it */
 
 static void
@@ -502,23 +547,24 @@ ngx_yoti_idv_zone_unlink(ngx_yoti_idv_zone_t *z, uint32_t n)
                               offsetof(ngx_yoti_idv_zone_entry_t, next), n);
 
     b = ngx_yoti_idv_zone_bucket(z, e->uid);
-    ngx_yoti_idv_zone_unchain(z, &ngx_yoti_idv_zone_entry(z, b)->uid_head,
-                              offsetof(ngx_yoti_idv_zone_entry_t, uid_next),
-                              n);
+    ngx_yoti_idv_zone_dunlink(z, &ngx_yoti_idv_zone_entry(z, b)->uid_head,
+                              ngx_yoti_idv_zone_off(uid_next),
+                              ngx_yoti_idv_zone_off(uid_prev), n);
 
     if (e->flags & NGX_YOTI_IDV_ZONE_SID) {
         b = ngx_yoti_idv_zone_bucket(z, ngx_yoti_idv_zone_hash64(z, e->sid,
                                                                e->sid_len));
-        ngx_yoti_idv_zone_unchain(z, &ngx_yoti_idv_zone_entry(z, b)->sid_head,
-                                  offsetof(ngx_yoti_idv_zone_entry_t,
-                                           sid_next),
-                                  n);
+        ngx_yoti_idv_zone_dunlink(z, &ngx_yoti_idv_zone_entry(z, b)->sid_head,
+                                  ngx_yoti_idv_zone_off(sid_next),
+                                  ngx_yoti_idv_zone_off(sid_prev), n);
     }
 
     e->flags = 0;
     e->next = 0;
     e->sid_next = 0;
     e->uid_next = 0;
+    e->sid_prev = 0;
+    e->uid_prev = 0;
 
     z->count--;
 }
@@ -565,10 +611,9 @@ ngx_yoti_idv_zone_set_sid(ngx_yoti_idv_zone_t *z, uint32_t n,
 
         b = ngx_yoti_idv_zone_bucket(z, ngx_yoti_idv_zone_hash64(z, e->sid,
                                                                e->sid_len));
-        ngx_yoti_idv_zone_unchain(z, &ngx_yoti_idv_zone_entry(z, b)->sid_head,
-                                  offsetof(ngx_yoti_idv_zone_entry_t,
-                                           sid_next),
-                                  n);
+        ngx_yoti_idv_zone_dunlink(z, &ngx_yoti_idv_zone_entry(z, b)->sid_head,
+                                  ngx_yoti_idv_zone_off(sid_next),
+                                  ngx_yoti_idv_zone_off(sid_prev), n);
 
         e->flags &= ~NGX_YOTI_IDV_ZONE_SID;
     }
@@ -582,8 +627,9 @@ ngx_yoti_idv_zone_set_sid(ngx_yoti_idv_zone_t *z, uint32_t n,
 
     b = ngx_yoti_idv_zone_bucket(z, ngx_yoti_idv_zone_hash64(z, sid, len));
 
-    e->sid_next = ngx_yoti_idv_zone_entry(z, b)->sid_head;
-    ngx_yoti_idv_zone_entry(z, b)->sid_head = n;
+    ngx_yoti_idv_zone_dpush(z, &ngx_yoti_idv_zone_entry(z, b)->sid_head,
+                            ngx_yoti_idv_zone_off(sid_next),
+                            ngx_yoti_idv_zone_off(sid_prev), n);
     e->flags |= NGX_YOTI_IDV_ZONE_SID;
 
     return 0;

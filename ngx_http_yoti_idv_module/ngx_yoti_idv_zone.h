@@ -40,7 +40,7 @@
 
 
 #define NGX_YOTI_IDV_ZONE_ENTRY_SIZE   128
-#define NGX_YOTI_IDV_ZONE_SID_LEN      47
+#define NGX_YOTI_IDV_ZONE_SID_LEN      39
 #define NGX_YOTI_IDV_ZONE_REASON_LEN   96       /* NGX_YOTI_IDV_REASON_LEN */
 #define NGX_YOTI_IDV_ZONE_NO_REASON    0xffff
 
@@ -71,8 +71,15 @@ typedef struct {
     uint64_t                   uid;         /* hash of the user id */
     uint32_t                   sid_head;    /* bucket i: session index */
     uint32_t                   uid_head;    /* bucket i: user index */
+
+    /*
+     * doubly linked: one session or one user may have many entries (an
+     * id sent with many others), and an entry leaves in O(1)
+     */
     uint32_t                   sid_next;    /* free: the previous one */
     uint32_t                   uid_next;
+    uint32_t                   sid_prev;
+    uint32_t                   uid_prev;
 
     /* free: 8 bytes, e.g. a "stale until" msec time */
     uint64_t                   spare;

@@ -167,7 +167,7 @@ X-User-Id: alice
 
 
 
-=== TEST 5: a session id longer than an entry holds (47): served, never cached
+=== TEST 5: a session id longer than an entry holds (39): served, never cached
 --- http_config eval
 $YotiIdvTest::HttpConfig . "    yoti_idv_cache_zone yoti_idv:1m ttl=1m;\n"
 --- request eval

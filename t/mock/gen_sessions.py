@@ -265,7 +265,7 @@ def main():
     # A perfectly good result, but for another session.
     save("session-id-mismatch", with_id(v, "verified-alice"))
 
-    # An id of 59 characters: more than a zone entry holds (47).
+    # An id of 59 characters: more than a zone entry holds (39).
     long_id = "verified-alice-with-a-session-id-longer-than-an-entry-holds"
     save(long_id, with_id(v, long_id))
 

@@ -16,6 +16,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tap.h"
 #include "zone_model.h"
@@ -349,7 +350,7 @@ test_invalidate(void)
     }
 
     ok(ngx_yoti_idv_zone_set_sid(z, s1[0], (const unsigned char *)
-           "0123456789012345678901234567890123456789012345678", 48) == -1,
+           "0123456789012345678901234567890123456789", 40) == -1,
        "a session id too long is refused");
 
     ok(ngx_yoti_idv_zone_invalidate_sid(z, (const unsigned char *) "sess-b",
@@ -374,6 +375,45 @@ test_invalidate(void)
        && ngx_yoti_idv_zone_invalidate_sid(z,
                                    (const unsigned char *) "sess-c", 6) == 1,
        "a new session for an entry moves it in the index");
+
+    free(mem);
+}
+
+
+/*
+ * one session and one user on every entry (an id sent with many others):
+ * entries still leave in O(1), and both invalidations find them all
+ */
+
+static void
+test_long_chains(void)
+{
+    void                 *mem;
+    size_t                i;
+    double                t;
+    uint32_t              n;
+    uint64_t              key[2];
+    ngx_yoti_idv_zone_t  *z;
+
+    z = new_zone(4 << 20, &mem);
+
+    t = (double) clock();
+
+    for (i = 0; i < 4 * (size_t) z->capacity; i++) {
+        key[0] = xorshift();
+        key[1] = xorshift();
+        n = ngx_yoti_idv_zone_add(z, key, 42, 10);
+        ngx_yoti_idv_zone_entry(z, n)->expire = 100000;
+        ngx_yoti_idv_zone_set_sid(z, n, (const unsigned char *) "one", 3);
+    }
+
+    t = ((double) clock() - t) / CLOCKS_PER_SEC;
+
+    ok(t < 2.0, "%zu adds, %u evicted, on one session chain: %.2f s", i,
+       z->capacity * 3, t);
+
+    ok(ngx_yoti_idv_zone_invalidate_sid(z, (const unsigned char *) "one", 3)
+       == z->capacity && z->count == 0, "by session: all of them");
 
     free(mem);
 }
@@ -474,6 +514,7 @@ main(void)
     test_full_load();
     test_eviction();
     test_invalidate();
+    test_long_chains();
     test_flush_and_reasons();
     test_model();
 

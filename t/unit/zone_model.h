@@ -82,6 +82,19 @@ zm_check(zm_t *m)
             m->error = "a used entry is not on its user's chain";
             return -1;
         }
+
+        if ((e->uid_prev
+             && ngx_yoti_idv_zone_entry(z, e->uid_prev)->uid_next != n)
+            || (e->uid_next
+                && ngx_yoti_idv_zone_entry(z, e->uid_next)->uid_prev != n)
+            || ((e->flags & NGX_YOTI_IDV_ZONE_SID) && e->sid_prev
+                && ngx_yoti_idv_zone_entry(z, e->sid_prev)->sid_next != n)
+            || ((e->flags & NGX_YOTI_IDV_ZONE_SID) && e->sid_next
+                && ngx_yoti_idv_zone_entry(z, e->sid_next)->sid_prev != n))
+        {
+            m->error = "a session or user chain's links disagree";
+            return -1;
+        }
     }
 
     for (n = z->free; n; n = ngx_yoti_idv_zone_entry(z, n)->next) {
