@@ -165,7 +165,7 @@ $YotiIdvTest::HttpConfig . "    yoti_idv_cache_zone yoti_idv:32k ttl=1h;\n"
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
     }
 --- request eval
-# 32k holds fewer than 256 entries of 128 bytes: 600 users go round the
+# 32k holds 210 entries of 128 bytes (fewer than 256): 600 users go round the
 # table's CLOCK more than twice; "keep", read every 50 users, stays
 [ "GET /__mock/reset",
   "GET /members/?u=keep",
