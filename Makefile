@@ -12,7 +12,18 @@
 #   make test-asan  nginx 1.22.1 (Debian's source package) and the module
 #                   built with -fsanitize=address,undefined, the t/ suite
 #                   (t/compat runner): fails on any sanitizer report
+#                   (TESTS="t/005-redis.t ..." runs only those files)
+#   make deb        the Debian package libnginx-mod-http-yoti-idv, in
+#                   build/deb (dpkg-buildpackage out of a copy of the tree,
+#                   then lintian)
+#   make install    the module and its load_module line, into DESTDIR=
+#                   (MODULES_DIR, MODULES_AVAILABLE, MODULES_ENABLED)
+#   make test-package
+#                   the .deb installed with apt-get, nginx -t, the
+#                   autopkgtests and the t/ suite against the installed
+#                   module, apt-get purge leaving nothing behind
 #   make demo       nginx + the module + a mock IDV API on loopback
+#                   (KEEP=1 keeps its configuration)
 #   make bench      what the gate costs: one table, bench/results/latest.md
 #   make bench-zone the zone at many users only, bench/results/zone-users.md
 #                   (BENCH_OPTS=--large: a million users)
@@ -54,14 +65,23 @@ DEB_BUILD    := build-essential nginx nginx-dev libssl-dev libcjson-dev \
 DEB_TEST     := perl libtest-base-perl libtext-diff-perl \
                 liblist-moreutils-perl libtest-longstring-perl libwww-perl \
                 liburi-perl libipc-run-perl libhttp-message-perl \
-                python3 python3-cryptography openssl curl redis-server
+                python3 python3-cryptography openssl curl redis-server \
+                redis-sentinel redis-tools prometheus
 
 # and the ones `make bench` needs (taskset is in util-linux, essential)
-DEB_BENCH    := python3 python3-cryptography redis-server wrk valgrind
+DEB_BENCH    := python3 python3-cryptography redis-server redis-sentinel \
+                redis-tools wrk valgrind
 DEB_VALGRIND := valgrind
 
+# and the ones `make deb` needs (debian/control's Build-Depends)
+DEB_PACKAGE  := build-essential debhelper dpkg-dev fakeroot lintian \
+                nginx nginx-dev libssl-dev libcjson-dev libhiredis-dev
+# and `make test-package` (the autopkgtests' Depends)
+DEB_PKGTEST  := autopkgtest curl openssl python3 python3-cryptography psmisc
+
 .PHONY: all module nginx deps deps-test deps-valgrind deps-bench unit test \
-        test-valgrind demo bench bench-zone bench-redis-restart clean
+        test-valgrind demo bench bench-zone bench-redis-restart clean deps-deb deb \
+        install test-package
 
 all: module
 
@@ -124,7 +144,52 @@ unit:
 test: deps-test
 	$(MAKE) module
 	$(MAKE) unit
+	@echo "test: the configuration tests (t/001, t/010, t/013, t/042, ...)" \
+	      "start nginx with broken configurations on purpose: the" \
+	      "[emerg] and [warn] lines they print are expected; prove's" \
+	      "summary at the end says whether anything failed"
 	@./util/prove.sh $(MODULE_SO) $(NGINX_BIN)
+
+# ---- the Debian package ---------------------------------------------------
+
+VERSION      := $(shell sed -n 's/^\#define NGX_HTTP_YOTI_IDV_VERSION *"\(.*\)"/\1/p' \
+                    ngx_http_yoti_idv_module/ngx_http_yoti_idv_module.h)
+DEB_OUT      := $(BUILD)/deb
+DEB_FILE      = $(DEB_OUT)/libnginx-mod-http-yoti-idv_$(VERSION)_$(shell dpkg --print-architecture).deb
+
+deps-deb:
+	@./util/install-deps.sh $(DEB_PACKAGE)
+
+deb: deps-deb
+	@./util/build-deb.sh $(DEB_OUT)
+
+test-package: deps-test deb
+	@./util/install-deps.sh $(DEB_PKGTEST)
+	@./util/test-package.sh $(DEB_FILE) \
+	    $(DEB_OUT)/src/libnginx-mod-http-yoti-idv-$(VERSION)
+
+# Without a package: the module, its load_module line (absolute: a plain
+# nginx has no /usr/lib/nginx/modules yet) and its modules-enabled link,
+# creating the directories that do not exist yet
+DESTDIR           ?=
+MODULES_DIR       ?= /usr/lib/nginx/modules
+MODULES_AVAILABLE ?= /usr/share/nginx/modules-available
+MODULES_ENABLED   ?= /etc/nginx/modules-enabled
+
+install: module
+	@if [ -z "$(DESTDIR)" ] && dpkg-query -W -f='$${Status}' \
+	        libnginx-mod-http-yoti-idv 2>/dev/null | grep -q ' installed'; then \
+	    echo "make install: the package libnginx-mod-http-yoti-idv is" \
+	         "installed; apt-get remove it first (or set DESTDIR)" >&2; \
+	    exit 1; fi
+	install -d $(DESTDIR)$(MODULES_DIR) $(DESTDIR)$(MODULES_AVAILABLE) \
+	    $(DESTDIR)$(MODULES_ENABLED)
+	install -m 0644 $(MODULE_SO) $(DESTDIR)$(MODULES_DIR)/
+	echo 'load_module $(MODULES_DIR)/ngx_http_yoti_idv_module.so;' \
+	    > $(DESTDIR)$(MODULES_AVAILABLE)/mod-http-yoti-idv.conf
+	chmod 0644 $(DESTDIR)$(MODULES_AVAILABLE)/mod-http-yoti-idv.conf
+	ln -sfn $(MODULES_AVAILABLE)/mod-http-yoti-idv.conf \
+	    $(DESTDIR)$(MODULES_ENABLED)/50-mod-http-yoti-idv.conf
 
 # Always the t/compat runner: it turns valgrind's logs into TAP tests
 # (t/valgrind.suppress lists what is nginx's own, never the module's).
@@ -199,7 +264,7 @@ test-asan: deps-source $(BUILD)/src/bookworm/nginx/configure
 	    NGINX_CC_OPT="$(ASAN_CC_OPT)" NGINX_LD_OPT="$(ASAN_LD_OPT)" \
 	    module nginx
 	@./util/test-asan.sh $(BUILD)/asan/ngx_http_yoti_idv_module.so \
-	    $(BUILD)/asan/nginx/objs/nginx $(BUILD)/asan/logs
+	    $(BUILD)/asan/nginx/objs/nginx $(BUILD)/asan/logs $(TESTS)
 
 # -------------------------------------------------------------------------
 
@@ -218,7 +283,7 @@ fuzz: nginx-version-bookworm
 
 demo: deps-test
 	$(MAKE) module
-	@./util/demo.sh $(MODULE_SO) $(NGINX_BIN)
+	@KEEP=$(KEEP) ./util/demo.sh $(MODULE_SO) $(NGINX_BIN)
 
 bench: deps-bench
 	$(MAKE) module

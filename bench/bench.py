@@ -308,13 +308,15 @@ def cost_diff(base_dump, gated_dump, n, top=10):
     return shown, total - sum(v for _, v in shown), objs
 
 
-def callgrind_case(ctx, variant, paths):
+def callgrind_case(ctx, variant, paths, metrics=False):
     """nginx in one process (master_process off) under callgrind:
     warm-up, zero the counters, n requests per path, one dump each."""
-    name = 'cg-' + variant
+    name = 'cg-' + variant + ('-metrics' if metrics else '')
     port = B.free_port()
     d, conf = B.nginx_conf(ctx.work, name, port, variant, ctx.mock_port,
-                           ctx.redis_port, ctx.args.module, single=True)
+                           ctx.redis_port, ctx.args.module, single=True,
+                           zone_args='%s:16m ttl=10m' % name,
+                           metrics=metrics)
     out = '%s/callgrind.out' % d
     p = ctx.procs.start(
         ['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out,
@@ -333,6 +335,12 @@ def callgrind_case(ctx, variant, paths):
             callgrind_control(['-d', label], p.pid)
             dump = '%s.%d' % (out, i)
             res[label] = {'ir': dump_totals(dump) / n, 'dump': dump}
+        if metrics:
+            # the counters did count: every zone hit of the run
+            st, body = B.http_get(port, '/metrics')
+            m = re.search(r'^nginx_yoti_idv_verdicts_total\{verdict="allow",'
+                          r'layer="zone"\} (\d+)$', body.decode(), re.M)
+            res['counted'] = int(m.group(1)) if st == 200 and m else None
     finally:
         ctx.procs.stop(p, timeout=60)
     return res
@@ -423,8 +431,8 @@ def report(ctx, res):
       % (', pinned to CPU %d; wrk, redis-server and the mock share CPU %d'
          % (NGINX_CPU, LOAD_CPU) if ctx.procs.pin else ' (not pinned)'))
     L('')
-    L('- **saturated**: cases 1, 2 and 3 at the same time, each on its '
-      'own nginx, the three workers sharing CPU %d (about a third each), '
+    L('- **saturated**: cases 1, 2, 2m and 3 at the same time, each on its '
+      'own nginx, the four workers sharing CPU %d (about a quarter each), '
       'each loaded by its own wrk -t1 -c%d with %d requests pipelined per '
       'connection (bench/wrk/pipeline.lua), so that the workers, not wrk, '
       'are the bottleneck; %d rounds of %d s. Measured side by side, the '
@@ -463,6 +471,8 @@ def report(ctx, res):
     rows = [
         ('1', 'ungated baseline `/open`', 'base', None),
         ('2', 'gated, verdict in the zone (zone + Redis)', 'zone', 0.90),
+        ('2m', 'case 2 with a `yoti_idv_metrics` location: the counters '
+         'on', 'zmetrics', None),
         ('3', 'gated, verdict in Redis only (no zone): one round trip',
          'redis', 0.50),
         ('4', 'gated, no cache: sign + fetch `%s` every request'
@@ -591,6 +601,13 @@ def report(ctx, res):
         L('| 2 gated, zone hit | {:,.0f} | +{:,.0f} ({:+.1f}%) |'.format(
             cg['zone']['gated']['ir'], cg['zone']['gated']['ir'] - b,
             100.0 * (cg['zone']['gated']['ir'] - b) / b))
+        if 'zmetrics' in cg:
+            z = cg['zone']['gated']['ir']
+            zm = cg['zmetrics']['gated']['ir']
+            L('| 2m gated, zone hit, counters on (its own nginx; baseline '
+              'there {:,.0f}) | {:,.0f} | {:+,.0f} over case 2 ({:+.2f}%) '
+              '|'.format(cg['zmetrics']['open']['ir'], zm, zm - z,
+                         100.0 * (zm - z) / z))
         if 'redis' in cg:
             b3 = cg['redis']['open']['ir']
             L('| 3 gated, Redis hit (its own nginx; baseline there {:,.0f}) '
@@ -599,8 +616,22 @@ def report(ctx, res):
                   cg['redis']['gated']['ir'] - b3,
                   100.0 * (cg['redis']['gated']['ir'] - b3) / b3))
         L('')
+        if 'zmetrics' in cg:
+            L('Case 2m counted %s zone-hit `allow` verdicts in its own '
+              '`/metrics` after the run (%d warm-up and %d measured '
+              'requests to `/gated`); cases 1-3 have a `location = '
+              '/metrics { return 204; }` instead, so that the location '
+              'trees are the same.' % (
+                  '{:,}'.format(cg['zmetrics']['counted'])
+                  if cg['zmetrics'].get('counted') is not None else 'no',
+                  200, a.cg_requests))
+            L('')
         for v, title in (('zone', 'case 2, zone hit'),
+                         ('zmetrics', 'case 2m over case 2 (the baseline '
+                          'here is case 2\'s zone hit): the counters'),
                          ('redis', 'case 3, Redis hit')):
+            if v not in cg:
+                continue
             shown, rest, objs = cg[v]['diff']
             L('Where the gate\'s instructions go, %s: per object, and the '
               'functions whose own (exclusive) Ir per request grew most over '
@@ -666,6 +697,23 @@ def report(ctx, res):
                     '{:+,.0f}'.format(res['callgrind']['zone']['gated']['ir']
                                       - res['callgrind']['zone']['open']['ir'])
                     if res.get('callgrind') else 'not run'))
+    if 'zmetrics' in ctx.ratios:
+        cm = [z['cpu_us'] / m['cpu_us']
+              for z, m in zip(sat['zone'], sat['zmetrics'])]
+        cg = res.get('callgrind')
+        ir = None
+        if cg and 'zmetrics' in cg:
+            ir = (cg['zmetrics']['gated']['ir'] - cg['zone']['gated']['ir']) \
+                 / cg['zone']['gated']['ir']
+        ok = ir < 0.02 if ir is not None else statistics.median(cm) >= 0.98
+        if not ok:
+            ctx.fails.append('case 2m')
+        L('- the counters (case 2m) cost a zone hit under 2%%: %s '
+          '(callgrind: %s Ir/request; capacity of 2m over 2 in the same '
+          'rounds %.3f [%.3f-%.3f], judged on callgrind, which the '
+          'machine\'s load does not move)'
+          % (verdict(ok), '%+.2f%%' % (100.0 * ir) if ir is not None
+             else 'not run', statistics.median(cm), min(cm), max(cm)))
     L('- Redis-only hit >= 0.50 of baseline throughput: %s (capacity %.3f '
       '[%.3f-%.3f], measured %.3f)'
       % (verdict('case 3' not in ctx.fails), ctx.ratios['redis'][0],
@@ -787,13 +835,16 @@ def run(ctx):
     # one nginx per case: the concurrent runs tell the cases apart by
     # the worker's CPU time; case 1's has the zone configuration too
     ngx = {}
+    # case 2m is case 2 with yoti_idv_metrics: the counters on
     for name, variant in (('base', 'zone'), ('zone', 'zone'),
+                          ('zmetrics', 'zone'),
                           ('redis', 'redis'), ('nocache', 'none'),
                           ('age', 'none')):
         port = B.free_port()
         d, conf = B.nginx_conf(work, 'nginx-' + name, port, variant,
                                ctx.mock_port, ctx.redis_port, a.module,
-                               zone_args='%s:16m ttl=10m' % name)
+                               zone_args='%s:16m ttl=10m' % name,
+                               metrics=(name == 'zmetrics'))
         r = subprocess.run([a.nginx, '-p', d, '-c', conf, '-t', '-q'],
                            capture_output=True, text=True)
         if r.returncode != 0:
@@ -805,6 +856,7 @@ def run(ctx):
     res = {'sat': {}, 'ka': {}}
     cases = (('base', '/open', ALICE),
              ('zone', '/gated', ALICE),
+             ('zmetrics', '/gated', ALICE),
              ('redis', '/gated', ALICE),
              ('nocache', '/gated', NOCACHE),
              ('age', '/gated-age', NOCACHE_AGE))
@@ -818,13 +870,13 @@ def run(ctx):
     for key, path, headers in cases:
         warm(ctx, ngx[key], path, headers)
 
-    # throughput at saturation: cases 1-3 at the same time, their nginx
-    # workers sharing CPU 0, so that the machine's changes of speed hit
-    # them alike
+    # throughput at saturation: cases 1, 2, 2m and 3 at the same time,
+    # their nginx workers sharing CPU 0, so that the machine's changes of
+    # speed hit them alike
     runs = {}
     for i in range(a.rounds):
         rr = measure_concurrent(ctx, [(ngx[k], k, path, headers)
-                                      for k, path, headers in cases[:3]],
+                                      for k, path, headers in cases[:4]],
                                 a.sat_duration)
         for k, r in rr.items():
             runs.setdefault(k, []).append(r)
@@ -891,10 +943,14 @@ def run(ctx):
         cg = {}
         paths = {'open': ('/open', ALICE), 'gated': ('/gated', ALICE)}
         cg['zone'] = callgrind_case(ctx, 'zone', paths)
+        cg['zmetrics'] = callgrind_case(ctx, 'zone', paths, metrics=True)
         cg['redis'] = callgrind_case(ctx, 'redis', paths)
         for v in ('zone', 'redis'):
             cg[v]['diff'] = cost_diff(cg[v]['open']['dump'],
                                       cg[v]['gated']['dump'], a.cg_requests)
+        cg['zmetrics']['diff'] = cost_diff(cg['zone']['gated']['dump'],
+                                           cg['zmetrics']['gated']['dump'],
+                                           a.cg_requests)
         res['callgrind'] = cg
 
     return res

@@ -233,10 +233,11 @@ def mock_reset(port):
 
 
 def nginx_conf(work, name, port, variant, mock_port, redis_port, module,
-               zone_args='bench:16m ttl=10m', single=False):
+               zone_args='bench:16m ttl=10m', single=False, metrics=False):
     """variant: 'zone' (cache zone + Redis mapping), 'redis' (Redis
     mapping and verdict cache, no zone), 'none' (no zone, no Redis: the
-    session id from X-IDV-Session)."""
+    session id from X-IDV-Session).  metrics: a yoti_idv_metrics
+    location, which turns the counters on."""
 
     http = []
     if variant == 'zone':
@@ -322,11 +323,15 @@ http {
         location = /status {
             stub_status;
         }
+        %(metrics)s
     }
 }
 """ % dict(module=module, master='off' if single else 'on', d=d,
            sdk=SDK_ID, top=TOP, http='\n    '.join(http),
-           mock_port=mock_port, port=port, session=session)
+           mock_port=mock_port, port=port, session=session,
+           # the same location tree with the counters off
+           metrics='location = /metrics { yoti_idv_metrics; }'
+                   if metrics else 'location = /metrics { return 204; }')
 
     path = d + '/nginx.conf'
     with open(path, 'w') as f:

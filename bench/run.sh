@@ -7,7 +7,9 @@
 # 127.0.0.1, runs wrk, valgrind (callgrind) and a burst client against
 # them, prints the table and writes it to bench/results/latest.md; then
 # bench/cold_path.py compares the cold path of the two providers
-# (bench/results/cold-path.md).
+# (bench/results/cold-path.md), bench/redis_ha.py measures Redis
+# Cluster and Sentinel (bench/results/redis-ha.md), and bench/stale.py
+# stale verdicts, background update and the breaker (bench/results/stale.md).
 # Everything it starts is stopped by pid when it ends.  See
 # bench/README.md.  Exits 0 even when a target is missed (FAIL is printed).
 
@@ -23,8 +25,20 @@ shift $(( $# >= 2 ? 2 : 1 ))
 # the zone at many users (issue 11): ZONE_BENCH_OPTS=--large for 1M users
 /usr/bin/python3 "$(dirname "$0")/zone_users.py" \
     --module "$module" --nginx "$nginx" ${ZONE_BENCH_OPTS:-}
+# Redis high availability: the Redis-only hit against one server, a cluster
+# and a Sentinel master (commands counted by Redis), and the failover
+# windows (bench/results/redis-ha.md)
+/usr/bin/python3 "$(dirname "$0")/redis_ha.py" \
+    --module "$module" --nginx "$nginx" \
+    --out "$(dirname "$0")/results/redis-ha.md"
 
 # the cold path of each provider: CPU per signed fetch, Yoti and Rekognition
-exec /usr/bin/python3 "$(dirname "$0")/cold_path.py" \
+/usr/bin/python3 "$(dirname "$0")/cold_path.py" \
     --module "$module" --nginx "$nginx" \
     --out "$(dirname "$0")/results/cold-path.md"
+
+# known users near expiry and through a provider outage: background
+# update, use_stale, the breaker (issue 14)
+exec /usr/bin/python3 "$(dirname "$0")/stale.py" \
+    --module "$module" --nginx "$nginx" \
+    --out "$(dirname "$0")/results/stale.md"

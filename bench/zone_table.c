@@ -105,7 +105,7 @@ fill(ngx_yoti_idv_zone_t *z, uint64_t from, uint64_t to, int chains)
 
         n = ngx_yoti_idv_zone_add(z, h, h[1] ^ h[0], 1);
         e = ngx_yoti_idv_zone_entry(z, n);
-        e->spare = i;       /* the bench's own: which key it is */
+        e->stale = i;       /* the bench's own: which key it is */
         e->expire = 1ULL << 62;
         e->verdict = 1;
         e->reason = 0;
@@ -178,7 +178,7 @@ lookups(ngx_yoti_idv_zone_t *z, int mode, uint64_t n, size_t *misses)
             if (mode == 3) {
                 e = ngx_yoti_idv_zone_add(z, h, h[1] ^ h[0], 2);
                 en = ngx_yoti_idv_zone_entry(z, e);
-                en->spare = k;
+                en->stale = k;
                 en->expire = 1ULL << 62;
                 en->verdict = 1;
                 en->reason = 0;
@@ -280,7 +280,7 @@ main(int argc, char **argv)
 
     for (hits = 0, k = 1; k <= cap; k++) {
         if (ngx_yoti_idv_zone_entry(z, k)->flags & NGX_YOTI_IDV_ZONE_USED) {
-            present[hits++] = ngx_yoti_idv_zone_entry(z, k)->spare;
+            present[hits++] = ngx_yoti_idv_zone_entry(z, k)->stale;
         }
     }
 

@@ -35,7 +35,7 @@ import bench as BB  # noqa: E402
 
 NGINX_CPU = 0
 LOAD_CPU = 1
-LUA = os.path.join(B.TOP, 'bench/wrk/users.lua')
+LUA = os.path.join(B.TOP, 'bench/wrk/zone_users.lua')
 
 
 class Nginx:

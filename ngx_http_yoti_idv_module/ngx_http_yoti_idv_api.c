@@ -33,6 +33,12 @@ static ngx_int_t ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static ngx_uint_t ngx_http_yoti_idv_fetch_cut(ngx_http_request_t *sr,
     ngx_http_yoti_idv_answer_t *a);
+static ngx_uint_t ngx_http_yoti_idv_fetch_astray(ngx_http_request_t *sr,
+    ngx_http_core_loc_conf_t *clcf);
+static ngx_uint_t ngx_http_yoti_idv_sent_foreign(ngx_http_request_t *sr,
+    ngx_str_t *name);
+static ngx_uint_t ngx_http_yoti_idv_set_by_us(ngx_http_request_t *sr,
+    u_char *name, size_t len);
 
 
 const ngx_http_yoti_idv_provider_t  ngx_http_yoti_idv_provider_yoti = {
@@ -177,11 +183,8 @@ ngx_http_yoti_idv_yoti_same_request(ngx_http_yoti_idv_loc_conf_t *one,
     ngx_http_yoti_idv_loc_conf_t *two)
 {
     return one->key == two->key
-           && one->api.len == two->api.len
-           && ngx_memcmp(one->api.data, two->api.data, one->api.len) == 0
-           && one->sdk_id.len == two->sdk_id.len
-           && ngx_memcmp(one->sdk_id.data, two->sdk_id.data, one->sdk_id.len)
-              == 0;
+           && ngx_http_yoti_idv_str_eq(&one->api, &two->api)
+           && ngx_http_yoti_idv_str_eq(&one->sdk_id, &two->sdk_id);
 }
 
 
@@ -190,8 +193,28 @@ ngx_http_yoti_idv_yoti_evaluate(ngx_http_yoti_idv_loc_conf_t *ylcf,
     ngx_http_yoti_idv_answer_t *a, const ngx_yoti_idv_policy_t *policy,
     ngx_yoti_idv_result_t *res)
 {
+    size_t                     n;
+    u_char                    *p;
+    ngx_http_core_loc_conf_t  *clcf;
+
     ngx_yoti_idv_eval_response(a->status, (const char *) a->body.data,
                                a->body.len, policy, res);
+
+    /* a 404 that is not the provider's: name where it came from */
+
+    if (a->status == NGX_HTTP_NOT_FOUND && res->verdict == NGX_YOTI_IDV_ERROR
+        && a->sr)
+    {
+        clcf = ngx_http_get_module_loc_conf(a->sr, ngx_http_core_module);
+
+        n = ngx_strlen(res->detail);
+
+        p = ngx_snprintf((u_char *) res->detail + n,
+                         sizeof(res->detail) - 1 - n,
+                         " (API location \"%V\", \"yoti_idv_api %V\")",
+                         &clcf->name, &ylcf->api);
+        *p = '\0';
+    }
 }
 
 
@@ -330,8 +353,16 @@ ngx_http_yoti_idv_subrequest(ngx_http_request_t *r,
     ps->handler = ngx_http_yoti_idv_fetch_done;
     ps->data = answer;
 
+    /*
+     * a background refresh's fetch is a background subrequest too (one
+     * under its parent's output would never let the parent end), and
+     * wakes the parent itself, see fetch_done()
+     */
+
     if (ngx_http_subrequest(r, &fetch->uri, &fetch->args, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_WAITED
+                            (ngx_http_yoti_idv_is_refresh(r)
+                             ? NGX_HTTP_SUBREQUEST_BACKGROUND
+                             : NGX_HTTP_SUBREQUEST_WAITED)
                             |NGX_HTTP_SUBREQUEST_IN_MEMORY)
         != NGX_OK)
     {
@@ -573,6 +604,12 @@ ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
                    "yoti_idv fetch done s:%ui rc:%i c->error:%ui",
                    sr->headers_out.status, rc, (ngx_uint_t) c->error);
 
+    if (sr->background
+        && ngx_http_post_request(sr->parent, NULL) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     /* may be called again, e.g. once with 502 and once for its error page */
 
     a->failure = NGX_HTTP_YOTI_IDV_FETCH_OK;
@@ -593,6 +630,11 @@ ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     }
 
     clcf = ngx_http_get_module_loc_conf(sr, ngx_http_core_module);
+
+    if (ngx_http_yoti_idv_fetch_astray(sr, clcf)) {
+        a->failure = NGX_HTTP_YOTI_IDV_FETCH_FAILED;
+        return NGX_OK;
+    }
 
     /*
      * ngx_http_output_filter() marks the client connection as broken when
@@ -682,4 +724,175 @@ ngx_http_yoti_idv_fetch_cut(ngx_http_request_t *sr,
     }
 
     return u->length != 0;
+}
+
+
+/*
+ * What nginx -t cannot see: a "rewrite" or an "error_page" that takes the
+ * signed request out of the API location, and headers the API location
+ * added to it.  nginx -t refuses an API location that is not internal or
+ * does not proxy (ngx_http_yoti_idv_check_api()); the proxy module keeps
+ * the headers it sends to itself, and what a location inherits from
+ * "proxy_set_header" at the server or http level ("include proxy_params;"
+ * sends the client's address and Host) is known only once sent.  Either
+ * fails the request closed, with an error line (at most one a second)
+ * that says what to fix.
+ */
+
+static ngx_uint_t
+ngx_http_yoti_idv_fetch_astray(ngx_http_request_t *sr,
+    ngx_http_core_loc_conf_t *clcf)
+{
+    ngx_str_t          name;
+    ngx_uint_t         astray;
+
+    static ngx_msec_t  logged;
+
+    astray = 0;
+    ngx_str_null(&name);
+
+    if (!clcf->internal && !clcf->named) {
+        astray = 1;
+
+    } else if (ngx_http_yoti_idv_sent_foreign(sr, &name)) {
+        astray = 2;
+    }
+
+    if (!astray) {
+        return 0;
+    }
+
+    if (logged && (ngx_msec_int_t) (ngx_current_msec - logged) < 1000) {
+        return 1;
+    }
+
+    logged = ngx_current_msec;
+
+    if (astray == 1) {
+        ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                      "yoti_idv: the signed request \"%V\" was served by "
+                      "location \"%V\", which is not \"internal\": a "
+                      "\"rewrite\" or \"error_page\" of the API location "
+                      "leads out of it; its answer is not used",
+                      &sr->uri, &clcf->name);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                      "yoti_idv: the request to the provider through "
+                      "location \"%V\" carried \"%V\", which the module "
+                      "did not set: the location inherits \"proxy_set_header\" "
+                      "from the server or http level (\"include "
+                      "proxy_params\"?); give it a \"proxy_set_header\" of "
+                      "its own (\"proxy_set_header Connection \"\";\") so that "
+                      "nothing of the client's is sent; its answer is not used",
+                      &clcf->name, &name);
+    }
+
+    return 1;
+}
+
+
+/*
+ * the header lines of the request the proxy module sent: each must be one
+ * the module set, or Host, Connection or Content-Length, which the proxy
+ * module sets itself (the value of Host is not checked: a client could
+ * send the provider's name as its own Host; docs/operations.md)
+ */
+
+static ngx_uint_t
+ngx_http_yoti_idv_sent_foreign(ngx_http_request_t *sr, ngx_str_t *name)
+{
+    u_char               *p, *last, *line, *colon;
+    ngx_buf_t            *b;
+    ngx_http_upstream_t  *u;
+
+    u = sr->upstream;
+
+    if (u == NULL || u->request_bufs == NULL) {
+        return 0;
+    }
+
+    b = u->request_bufs->buf;
+
+    if (!ngx_buf_in_memory(b) || b->start == NULL) {
+        return 0;
+    }
+
+    p = b->start;
+    last = b->last;
+
+    /* the request line */
+
+    p = ngx_strlchr(p, last, '\n');
+    if (p == NULL) {
+        return 0;
+    }
+
+    for (p++; p < last && *p != '\r' && *p != '\n'; p++) {
+
+        line = p;
+
+        p = ngx_strlchr(p, last, '\n');
+        if (p == NULL) {
+            p = last;
+        }
+
+        colon = ngx_strlchr(line, p, ':');
+        if (colon == NULL) {
+            continue;
+        }
+
+        name->data = line;
+        name->len = colon - line;
+
+        if ((name->len == sizeof("Host") - 1
+             && ngx_strncasecmp(line, (u_char *) "Host", 4) == 0)
+            || (name->len == sizeof("Connection") - 1
+                && ngx_strncasecmp(line, (u_char *) "Connection", 10) == 0)
+            || (name->len == sizeof("Content-Length") - 1
+                && ngx_strncasecmp(line, (u_char *) "Content-Length", 14)
+                   == 0))
+        {
+            continue;
+        }
+
+        if (!ngx_http_yoti_idv_set_by_us(sr, line, name->len)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* the headers the fetch gave the subrequest */
+
+static ngx_uint_t
+ngx_http_yoti_idv_set_by_us(ngx_http_request_t *sr, u_char *name, size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &sr->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, name, len) == 0)
+        {
+            return 1;
+        }
+    }
 }

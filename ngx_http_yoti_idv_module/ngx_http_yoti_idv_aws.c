@@ -224,14 +224,10 @@ ngx_http_yoti_idv_aws_same_request(ngx_http_yoti_idv_loc_conf_t *one,
     ngx_http_yoti_idv_loc_conf_t *two)
 {
     return one->aws_creds == two->aws_creds
-           && one->api.len == two->api.len
-           && ngx_memcmp(one->api.data, two->api.data, one->api.len) == 0
-           && one->aws_region.len == two->aws_region.len
-           && ngx_memcmp(one->aws_region.data, two->aws_region.data,
-                         one->aws_region.len) == 0
-           && one->aws_signed_host.len == two->aws_signed_host.len
-           && ngx_memcmp(one->aws_signed_host.data, two->aws_signed_host.data,
-                         one->aws_signed_host.len) == 0;
+           && ngx_http_yoti_idv_str_eq(&one->api, &two->api)
+           && ngx_http_yoti_idv_str_eq(&one->aws_region, &two->aws_region)
+           && ngx_http_yoti_idv_str_eq(&one->aws_signed_host,
+                                       &two->aws_signed_host);
 }
 
 

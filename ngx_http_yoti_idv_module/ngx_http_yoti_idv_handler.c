@@ -45,6 +45,15 @@
  * caches that verdict under its own key.  The document fields, ctx->media,
  * serve only the evaluation that asked for them: nothing read from them
  * but the verdict and its reason leaves the module.
+ *
+ * yoti_idv_cache_use_stale: the zone and Redis may hand over an expired
+ * verdict for this session (ctx->stale), which EVALUATED uses in place of
+ * a temporary provider failure, and drops when the mapping names another
+ * session.  yoti_idv_cache_background_update: a zone hit that took the
+ * entry's refresh hands it, in EVALUATED, to a background subrequest to
+ * the same location (ctx->refresh there: past the zone, never from a
+ * cached verdict), which runs this same state machine on its own ctx and
+ * ends with 204; the request itself is answered at once.
  */
 
 
@@ -105,6 +114,17 @@ static ngx_http_yoti_idv_ctx_t *ngx_http_yoti_idv_create_ctx(
 static void ngx_http_yoti_idv_ctx_cleanup(void *data);
 static void ngx_http_yoti_idv_log_error(ngx_http_request_t *r,
     ngx_http_yoti_idv_ctx_t *ctx);
+static void ngx_http_yoti_idv_keep_stale(ngx_http_yoti_idv_ctx_t *ctx,
+    ngx_yoti_idv_verdict_e verdict, u_char *reason, size_t len,
+    ngx_str_t *session_id);
+static ngx_uint_t ngx_http_yoti_idv_use_stale(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx);
+static ngx_uint_t ngx_http_yoti_idv_temporary(const char *reason);
+static ngx_int_t ngx_http_yoti_idv_refresh_gate(ngx_http_request_t *r);
+static void ngx_http_yoti_idv_refresh(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx);
+static ngx_int_t ngx_http_yoti_idv_refresh_done(ngx_http_request_t *sr,
+    void *data, ngx_int_t rc);
 
 
 ngx_int_t
@@ -129,6 +149,10 @@ ngx_http_yoti_idv_rewrite_handler(ngx_http_request_t *r)
 
     if (r == r->main) {
         return NGX_DECLINED;
+    }
+
+    if (ngx_http_yoti_idv_is_refresh(r)) {
+        return ngx_http_yoti_idv_refresh_gate(r);
     }
 
     rc = ngx_http_yoti_idv_gate(r);
@@ -198,11 +222,8 @@ ngx_http_yoti_idv_gate(ngx_http_request_t *r)
         ngx_http_yoti_idv_bind(ctx, ylcf, &user, &sid);
 
     } else if (ctx->ylcf != ylcf
-               || ctx->user_id.len != user.len
-               || ngx_memcmp(ctx->user_id.data, user.data, user.len) != 0
-               || ctx->var_session_id.len != sid.len
-               || ngx_memcmp(ctx->var_session_id.data, sid.data, sid.len)
-                  != 0)
+               || !ngx_http_yoti_idv_str_eq(&ctx->user_id, &user)
+               || !ngx_http_yoti_idv_str_eq(&ctx->var_session_id, &sid))
     {
         ngx_http_yoti_idv_bind(ctx, ylcf, &user, &sid);
     }
@@ -325,6 +346,8 @@ ngx_http_yoti_idv_bind(ngx_http_yoti_idv_ctx_t *ctx,
     ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_NONE;
 
     ctx->evaluated = 0;
+    ctx->fetched = 0;
+    ctx->stale = 0;
 
     /* nothing reads it before EVALUATED; if anything did, it would deny */
     ctx->result.verdict = NGX_YOTI_IDV_ERROR;
@@ -359,6 +382,8 @@ ngx_http_yoti_idv_run(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
             break;
 
         case NGX_HTTP_YOTI_IDV_ZONE_WAITED:
+            ngx_http_yoti_idv_metric_add(NGX_HTTP_YOTI_IDV_M_BURST_SAVED,
+                                         ctx->zone.rc == NGX_OK);
             ngx_http_yoti_idv_zone_waited(r, ctx);
             rc = NGX_OK;
             break;
@@ -382,6 +407,7 @@ ngx_http_yoti_idv_run(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
                 return NGX_AGAIN;
             }
 
+            ngx_http_yoti_idv_metric_fetch(ctx->ylcf, &ctx->answer);
             ctx->state = NGX_HTTP_YOTI_IDV_EVALUATE;
             rc = NGX_OK;
             break;
@@ -400,6 +426,8 @@ ngx_http_yoti_idv_run(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
             if (!ctx->media.sr->done) {
                 return NGX_AGAIN;
             }
+
+            ngx_http_yoti_idv_metric_fetch(ctx->ylcf, &ctx->media);
 
             ngx_http_yoti_idv_evaluate_media(ctx);
             rc = NGX_OK;
@@ -470,6 +498,13 @@ ngx_http_yoti_idv_ids(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
     ctx->state = ymcf->zone ? NGX_HTTP_YOTI_IDV_ZONE
                             : NGX_HTTP_YOTI_IDV_REDIS;
 
+    if (ctx->refresh) {
+        /* the zone's entry is what it refreshes, and it owns it */
+        ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_MISS;
+        ctx->state = ymcf->redis ? NGX_HTTP_YOTI_IDV_REDIS
+                                 : NGX_HTTP_YOTI_IDV_FETCH;
+    }
+
     return NGX_OK;
 }
 
@@ -534,6 +569,8 @@ ngx_http_yoti_idv_zone(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
     op->log = r->connection->log;
     op->done = ngx_http_yoti_idv_wake_up;
     op->data = ctx;
+    op->use_stale = (ngx_msec_t) ctx->ylcf->use_stale * 1000;
+    op->background = ctx->ylcf->background_update ? 1 : 0;
 
     rc = ngx_http_yoti_idv_shm_lookup(op);
 
@@ -541,16 +578,30 @@ ngx_http_yoti_idv_zone(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
 
     case NGX_OK:
         ngx_http_yoti_idv_zone_waited(r, ctx);
+
+        if (op->stale) {
+            /* background update: expired, answered while it refreshes */
+            ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_UPDATING;
+        }
+
         return NGX_OK;
 
     case NGX_AGAIN:
         /* resume() takes it from here */
+        ngx_http_yoti_idv_metric_inc(BURST_WAITS);
         ctx->state = NGX_HTTP_YOTI_IDV_ZONE_WAIT;
         r->main->count++;
         return NGX_AGAIN;
 
     default:
         /* NGX_DECLINED: this request fetches; NGX_ERROR: no zone today */
+
+        if (rc == NGX_DECLINED && op->stale) {
+            /* expired, within the stale window: for a provider failure */
+            ngx_http_yoti_idv_keep_stale(ctx, op->verdict, op->reason,
+                                         op->reason_len, &op->session_id);
+        }
+
         ngx_http_yoti_idv_after_zone(r, ctx);
         return NGX_OK;
     }
@@ -566,10 +617,20 @@ ngx_http_yoti_idv_zone_waited(ngx_http_request_t *r,
     op = &ctx->zone;
 
     if (op->rc != NGX_OK) {
+
+        if (op->stale) {
+            /* expired, within the stale window: for a provider failure */
+            ngx_http_yoti_idv_keep_stale(ctx, op->verdict, op->reason,
+                                         op->reason_len, &op->session_id);
+        }
+
         /* the wait ended without a verdict: ask on our own */
         ngx_http_yoti_idv_after_zone(r, ctx);
         return;
     }
+
+    /* the zone's answer is the only one: nothing it kept before counts */
+    ctx->stale = 0;
 
     /* the zone copied the reason with its length: no second scan */
 
@@ -587,6 +648,15 @@ ngx_http_yoti_idv_zone_waited(ngx_http_request_t *r,
     /* with the mapping, the zone's entry names the session */
     ctx->session_id = op->session_id;
     ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_HIT;
+
+    if (op->stale) {
+        /* the burst's fetch failed and left the expired verdict */
+        ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_STALE;
+        ngx_http_yoti_idv_metric_inc(ZONE_STALE);
+
+    } else {
+        ngx_http_yoti_idv_metric_inc(ZONE_HIT);
+    }
 }
 
 
@@ -597,6 +667,8 @@ ngx_http_yoti_idv_after_zone(ngx_http_request_t *r,
     ngx_http_yoti_idv_main_conf_t  *ymcf;
 
     ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
+
+    ngx_http_yoti_idv_metric_inc(ZONE_MISS);
 
     if (ymcf->redis) {
         ctx->state = NGX_HTTP_YOTI_IDV_REDIS;
@@ -618,8 +690,10 @@ static ngx_int_t
 ngx_http_yoti_idv_redis(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
 {
     u_char                         *p;
+    size_t                          n;
     ngx_int_t                       rc;
     ngx_str_t                      *key;
+    ngx_uint_t                      tag;
     ngx_http_yoti_idv_redis_op_t   *op;
     ngx_http_yoti_idv_main_conf_t  *ymcf;
 
@@ -633,19 +707,35 @@ ngx_http_yoti_idv_redis(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
     op->done = ngx_http_yoti_idv_wake_up;
     op->data = ctx;
 
+    /*
+     * a cluster's keys carry the user in a hash tag, "{user:<user id>}",
+     * so that both are in one slot (docs/redis.md)
+     */
+
+    tag = (ymcf->redis->mode == NGX_HTTP_YOTI_IDV_REDIS_CLUSTER);
+
     if (ctx->ylcf->session_id == NULL) {
         key = &op->keys[op->nkeys++];
 
         key->data = ngx_pnalloc(r->pool, ymcf->prefix.len
-                                         + sizeof("user:") - 1
+                                         + sizeof("{user:}") - 1
                                          + ctx->user_id.len);
         if (key->data == NULL) {
             return NGX_ERROR;
         }
 
         p = ngx_cpymem(key->data, ymcf->prefix.data, ymcf->prefix.len);
+
+        if (tag) {
+            *p++ = '{';
+        }
+
         p = ngx_cpymem(p, "user:", sizeof("user:") - 1);
         p = ngx_cpymem(p, ctx->user_id.data, ctx->user_id.len);
+
+        if (tag) {
+            *p++ = '}';
+        }
 
         key->len = p - key->data;
     }
@@ -655,14 +745,29 @@ ngx_http_yoti_idv_redis(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
     key = &op->keys[op->nkeys++];
 
     key->data = ngx_pnalloc(r->pool, ymcf->prefix.len + sizeof("verdict:") - 1
-                                     + ctx->cache_key.len);
+                                     + ctx->cache_key.len + 2);
     if (key->data == NULL) {
         return NGX_ERROR;
     }
 
     p = ngx_cpymem(key->data, ymcf->prefix.data, ymcf->prefix.len);
     p = ngx_cpymem(p, "verdict:", sizeof("verdict:") - 1);
-    p = ngx_cpymem(p, ctx->cache_key.data, ctx->cache_key.len);
+
+    /* "<fingerprint>:user:<user id>" -> "<fingerprint>:{user:<user id>}" */
+
+    n = NGX_HTTP_YOTI_IDV_FP_LEN + 1;
+
+    if (tag && ctx->cache_key.len > n + 5
+        && ngx_strncmp(ctx->cache_key.data + n, "user:", 5) == 0)
+    {
+        p = ngx_cpymem(p, ctx->cache_key.data, n);
+        *p++ = '{';
+        p = ngx_cpymem(p, ctx->cache_key.data + n, ctx->cache_key.len - n);
+        *p++ = '}';
+
+    } else {
+        p = ngx_cpymem(p, ctx->cache_key.data, ctx->cache_key.len);
+    }
 
     key->len = p - key->data;
 
@@ -696,7 +801,21 @@ ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
 
     op = &ctx->redis;
 
+    if (op->error && ymcf->redis->fallback && ctx->ylcf->session_id) {
+
+        /* yoti_idv_redis fallback=provider: the zone is the only cache */
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "yoti_idv redis failed (%s), asking the provider",
+                       op->error);
+
+        ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_MISS;
+        ctx->state = NGX_HTTP_YOTI_IDV_FETCH;
+        return;
+    }
+
     if (op->error) {
+        ngx_http_yoti_idv_metric_redis_error(op->error);
         ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR, op->error);
         ngx_snprintf((u_char *) ctx->result.detail,
                      NGX_YOTI_IDV_DETAIL_LEN - 1,
@@ -713,6 +832,7 @@ ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
         mapping = &op->values[0];
 
         if (mapping->data == NULL) {
+            ngx_http_yoti_idv_metric_inc(REDIS_MISS);
             ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_DENY, "no_session");
             return;
         }
@@ -722,8 +842,10 @@ ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
         {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "yoti_idv: the session id that redis maps this "
-                          "user to (\"%Vuser:<user id>\") is not %s: fix "
+                          "user to (\"%V%s\") is not %s: fix "
                           "what writes it", &ymcf->prefix,
+                          ymcf->redis->mode == NGX_HTTP_YOTI_IDV_REDIS_CLUSTER
+                          ? "{user:<user id>}" : "user:<user id>",
                           ctx->ylcf->provider->session_id_syntax);
             ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_DENY,
                                       "bad_session_id");
@@ -731,13 +853,26 @@ ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
         }
 
         ctx->session_id = *mapping;
+
+        if (ctx->stale
+            && (ctx->stale_session_id.len != mapping->len
+                || ngx_memcmp(ctx->stale_session_id.data, mapping->data,
+                              mapping->len) != 0))
+        {
+            /* the mapping no longer names the zone's session: it wins */
+            ctx->stale = 0;
+        }
     }
 
-    if (cached->data && ngx_http_yoti_idv_cached(r, ctx, cached) == NGX_OK) {
+    if (cached->data && !ctx->refresh
+        && ngx_http_yoti_idv_cached(r, ctx, cached) == NGX_OK)
+    {
         ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_HIT;
+        ngx_http_yoti_idv_metric_inc(REDIS_HIT);
         return;
     }
 
+    ngx_http_yoti_idv_metric_inc(REDIS_MISS);
     ctx->state = NGX_HTTP_YOTI_IDV_FETCH;
 }
 
@@ -769,6 +904,20 @@ ngx_http_yoti_idv_cached(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
+    if (c.expires && (time_t) c.expires <= ngx_time()) {
+
+        /* kept past its life for yoti_idv_cache_use_stale somewhere */
+
+        if (ngx_time() - (time_t) c.expires < ctx->ylcf->use_stale) {
+            ngx_http_yoti_idv_keep_stale(ctx, c.verdict, (u_char *) c.reason,
+                                         c.reason_len, &ctx->session_id);
+        }
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "yoti_idv cached verdict has expired");
+        return NGX_DECLINED;
+    }
+
     ngx_http_yoti_idv_verdict(ctx, c.verdict, "");
     ngx_memcpy(ctx->result.reason, c.reason, c.reason_len);
     ctx->result.reason[c.reason_len] = '\0';
@@ -790,9 +939,7 @@ ngx_http_yoti_idv_ask(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
     ylcf = ctx->ylcf;
 
     if (a->sr && a->sr->done
-        && a->session_id.len == ctx->session_id.len
-        && ngx_memcmp(a->session_id.data, ctx->session_id.data,
-                      ctx->session_id.len) == 0
+        && ngx_http_yoti_idv_str_eq(&a->session_id, &ctx->session_id)
         && a->ylcf->provider == ylcf->provider
         && ylcf->provider->same_request(a->ylcf, ylcf))
     {
@@ -800,6 +947,15 @@ ngx_http_yoti_idv_ask(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
                        "yoti_idv the request's answer serves again");
 
         ctx->state = NGX_HTTP_YOTI_IDV_EVALUATE;
+        return NGX_OK;
+    }
+
+    if (!ngx_http_yoti_idv_breaker_allow(r, ylcf)) {
+        ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR, "provider:breaker");
+        ngx_cpystrn((u_char *) ctx->result.detail,
+                    (u_char *) "the provider failed for every request "
+                    "lately (yoti_idv_breaker): not asked, one probe a "
+                    "second goes through", NGX_YOTI_IDV_DETAIL_LEN);
         return NGX_OK;
     }
 
@@ -811,6 +967,7 @@ ngx_http_yoti_idv_ask(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
 
     /* nginx resumes this request when the subrequest is done */
     ctx->state = NGX_HTTP_YOTI_IDV_FETCH_WAIT;
+    ctx->fetched = 1;
 
     return NGX_AGAIN;
 }
@@ -819,6 +976,7 @@ ngx_http_yoti_idv_ask(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
 static void
 ngx_http_yoti_idv_evaluate(ngx_http_yoti_idv_ctx_t *ctx)
 {
+    ngx_int_t                      failed;
     ngx_yoti_idv_policy_t          policy;
     ngx_http_yoti_idv_answer_t    *a;
     ngx_http_yoti_idv_loc_conf_t  *ylcf;
@@ -828,17 +986,31 @@ ngx_http_yoti_idv_evaluate(ngx_http_yoti_idv_ctx_t *ctx)
 
     ctx->evaluated = 1;
 
-    if (ngx_http_yoti_idv_failed(ctx, a, "provider",
-                                 "the provider's response",
-                                 "the request to the provider")
-        == NGX_OK)
-    {
-        return;
+    failed = ngx_http_yoti_idv_failed(ctx, a, "provider",
+                                      "the provider's response",
+                                      "the request to the provider");
+
+    if (failed != NGX_OK) {
+        ngx_http_yoti_idv_policy(ctx, &policy);
+
+        ylcf->provider->evaluate(ylcf, a, &policy, &ctx->result);
     }
 
-    ngx_http_yoti_idv_policy(ctx, &policy);
+    if (ctx->fetched) {
+        /* an answer asked for now, not one this request had */
+        ctx->fetched = 0;
 
-    ylcf->provider->evaluate(ylcf, a, &policy, &ctx->result);
+        ngx_http_yoti_idv_breaker_result(ctx->request, ylcf,
+                                         ctx->result.verdict
+                                             == NGX_YOTI_IDV_ERROR
+                                         && ngx_http_yoti_idv_temporary(
+                                                ctx->result.reason));
+    }
+
+    if (failed == NGX_OK) {
+        /* the ERROR verdict is set, and the state */
+        return;
+    }
 
     /* the evaluator asks for the media only when all else allows */
 
@@ -991,8 +1163,33 @@ ngx_http_yoti_idv_finish(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
     res = &ctx->result;
     ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
 
-    if (ymcf->redis && ctx->cache == NGX_HTTP_YOTI_IDV_CACHE_MISS
-        && ctx->evaluated)
+    if (ctx->zone.owner && ctx->zone.refresh && !ctx->refresh) {
+        /* answered from the zone: the entry is refreshed in background */
+        ngx_http_yoti_idv_refresh(r, ctx);
+    }
+
+    if (ctx->refresh && ctx->zone.owner
+        && res->verdict == NGX_YOTI_IDV_ERROR)
+    {
+        /* a refresh that fails leaves the old verdict until it expires */
+        ngx_http_yoti_idv_shm_store(&ctx->zone, NGX_YOTI_IDV_ERROR, "",
+                                    &ctx->session_id, -1, 0);
+    }
+
+    if (ngx_http_yoti_idv_use_stale(r, ctx)) {
+
+        /*
+         * the provider failed: the burst takes the verdict the zone kept
+         * (valid -1), and Redis keeps it until its own TTL
+         */
+
+        if (ctx->zone.owner) {
+            ngx_http_yoti_idv_shm_store(&ctx->zone, NGX_YOTI_IDV_ERROR, "",
+                                        &ctx->session_id, -1, 0);
+        }
+
+    } else if (ymcf->redis && ctx->cache == NGX_HTTP_YOTI_IDV_CACHE_MISS
+               && ctx->evaluated)
     {
         ngx_http_yoti_idv_redis_put(r, ymcf, ctx);
     }
@@ -1010,7 +1207,8 @@ ngx_http_yoti_idv_finish(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
             ngx_http_yoti_idv_shm_store(&ctx->zone, res->verdict,
                                         res->reason, &ctx->session_id,
                                         ngx_http_yoti_idv_valid_for(ymcf,
-                                                                    ctx));
+                                                                    ctx),
+                                        ctx->ylcf->use_stale);
 
         } else {
             ngx_http_yoti_idv_shm_release(&ctx->zone);
@@ -1018,6 +1216,8 @@ ngx_http_yoti_idv_finish(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
     }
 
     ctx->state = NGX_HTTP_YOTI_IDV_FINISHED;
+
+    ngx_http_yoti_idv_metric_verdict(ctx);
 
     /* the subrequest's "while sending to client" is not ours */
     r->connection->log->action = NULL;
@@ -1055,7 +1255,7 @@ ngx_http_yoti_idv_redis_put(ngx_http_request_t *r,
     ngx_http_yoti_idv_main_conf_t *ymcf, ngx_http_yoti_idv_ctx_t *ctx)
 {
     size_t     size;
-    time_t     valid;
+    time_t     valid, stale;
     ngx_str_t  value;
 
     valid = ngx_http_yoti_idv_valid_for(ymcf, ctx);
@@ -1064,7 +1264,7 @@ ngx_http_yoti_idv_redis_put(ngx_http_request_t *r,
         return;
     }
 
-    size = sizeof("1   PENDING") + ctx->session_id.len
+    size = sizeof("1   PENDING") + NGX_TIME_T_LEN + 1 + ctx->session_id.len
            + NGX_YOTI_IDV_REASON_LEN;
 
     value.data = ngx_pnalloc(r->pool, size);
@@ -1072,18 +1272,26 @@ ngx_http_yoti_idv_redis_put(ngx_http_request_t *r,
         return;
     }
 
-    value.len = ngx_yoti_idv_cached_format((char *) value.data, size,
-                                           (char *) ctx->session_id.data,
-                                           ctx->session_id.len,
-                                           ctx->result.verdict,
-                                           ctx->result.reason);
+    /*
+     * yoti_idv_cache_use_stale: Redis keeps the verdict for the stale
+     * window too, the value says when it expired; off: "1 ...", as before
+     */
+
+    stale = ctx->ylcf->use_stale;
+
+    value.len = ngx_yoti_idv_cached_format_until((char *) value.data, size,
+                                      stale ? (long) (ngx_time() + valid) : 0,
+                                      (char *) ctx->session_id.data,
+                                      ctx->session_id.len,
+                                      ctx->result.verdict,
+                                      ctx->result.reason);
     if (value.len == 0) {
         return;
     }
 
     ngx_http_yoti_idv_redis_store(ymcf->redis, r->connection->log,
                                   &ctx->redis.keys[ctx->redis.nkeys - 1],
-                                  &value, valid);
+                                  &value, valid + stale);
 }
 
 
@@ -1353,4 +1561,226 @@ ngx_http_yoti_idv_log_error(ngx_http_request_t *r,
 
     logged[i] = ngx_current_msec;
     skipped[i] = 0;
+}
+
+
+/* an expired verdict for this request's session, for a provider failure */
+
+static void
+ngx_http_yoti_idv_keep_stale(ngx_http_yoti_idv_ctx_t *ctx,
+    ngx_yoti_idv_verdict_e verdict, u_char *reason, size_t len,
+    ngx_str_t *session_id)
+{
+    if (verdict == NGX_YOTI_IDV_ERROR || len >= NGX_YOTI_IDV_REASON_LEN) {
+        return;
+    }
+
+    ctx->stale = 1;
+    ctx->stale_verdict = verdict;
+    ngx_memcpy(ctx->stale_reason, reason, len);
+    ctx->stale_reason[len] = '\0';
+
+    /* on the pool: the zone's copy or the Redis reply's value */
+    ctx->stale_session_id = *session_id;
+}
+
+
+/*
+ * yoti_idv_cache_use_stale: a temporary failure of the provider (or of
+ * the fetch of the document fields) is answered with the expired verdict
+ * the zone or Redis kept for this session; 1 when it was
+ */
+
+static ngx_uint_t
+ngx_http_yoti_idv_use_stale(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx)
+{
+    ngx_yoti_idv_result_t  *res;
+
+    res = &ctx->result;
+
+    if (!ctx->stale || res->verdict != NGX_YOTI_IDV_ERROR
+        || !ngx_http_yoti_idv_temporary(res->reason)
+        || (ctx->session_id.len
+            && (ctx->session_id.len != ctx->stale_session_id.len
+                || ngx_memcmp(ctx->session_id.data,
+                              ctx->stale_session_id.data,
+                              ctx->session_id.len) != 0)))
+    {
+        return 0;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "yoti_idv: session \"%V\" answered from its expired "
+                  "verdict (yoti_idv_cache_use_stale): %s",
+                  &ctx->stale_session_id, res->reason);
+
+    ctx->stale = 0;
+    ctx->session_id = ctx->stale_session_id;
+    ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_STALE;
+
+    res->verdict = ctx->stale_verdict;
+    ngx_memcpy(res->reason, ctx->stale_reason, NGX_YOTI_IDV_REASON_LEN);
+    res->detail[0] = '\0';
+
+    return 1;
+}
+
+
+/*
+ * the provider could not answer now and may soon: no connection, a
+ * timeout, 429, 5xx, a response cut short or too big, the breaker; not a
+ * refused signature, a configuration error or a bad answer
+ */
+
+static ngx_uint_t
+ngx_http_yoti_idv_temporary(const char *reason)
+{
+    ngx_uint_t   i;
+    const char  *p;
+
+    static const char  *temporary[] = {
+        "failed", "timeout", "truncated", "too_big", "429", "breaker",
+        "ThrottlingException", "ProvisionedThroughputExceededException",
+        "InternalServerError", "ServiceUnavailableException", NULL
+    };
+
+    if (ngx_strncmp(reason, "provider:", sizeof("provider:") - 1) == 0) {
+        p = reason + sizeof("provider:") - 1;
+
+    } else if (ngx_strncmp(reason, "media:", sizeof("media:") - 1) == 0) {
+        p = reason + sizeof("media:") - 1;
+
+    } else {
+        return 0;
+    }
+
+    if (p[0] == '5' && p[1] >= '0' && p[1] <= '9' && p[2] >= '0'
+        && p[2] <= '9' && p[3] == '\0')
+    {
+        return 1;
+    }
+
+    for (i = 0; temporary[i]; i++) {
+        if (ngx_strcmp(p, temporary[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * yoti_idv_cache_background_update: the refresh is a background
+ * subrequest to the same location, which runs the gate with the zone
+ * entry's ownership (ctx->refresh: past the zone, never from a cached
+ * verdict, with the mapping read anew), stores what it gets and ends with
+ * 204; nothing of it reaches the client or the location's content.
+ */
+
+ngx_uint_t
+ngx_http_yoti_idv_is_refresh(ngx_http_request_t *r)
+{
+    return r->post_subrequest
+           && r->post_subrequest->handler == ngx_http_yoti_idv_refresh_done;
+}
+
+
+static ngx_int_t
+ngx_http_yoti_idv_refresh_gate(ngx_http_request_t *r)
+{
+    ngx_int_t                      rc;
+    ngx_http_yoti_idv_ctx_t       *ctx;
+    ngx_http_yoti_idv_loc_conf_t  *ylcf;
+
+    r->header_only = 1;
+
+    ylcf = ngx_http_get_module_loc_conf(r, ngx_http_yoti_idv_module);
+    ctx = ngx_http_yoti_idv_get_ctx(r);
+
+    if (ctx && ctx->refreshed) {
+        /* posted again by a fetch after it ended: nothing more to do */
+        return NGX_DONE;
+    }
+
+    rc = ylcf->enable ? ngx_http_yoti_idv_gate(r) : NGX_DECLINED;
+
+    if (rc == NGX_AGAIN) {
+        return NGX_DONE;
+    }
+
+    ctx = ngx_http_yoti_idv_get_ctx(r);
+
+    if (ctx) {
+        ctx->refreshed = 1;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "yoti_idv refresh done: %i", rc);
+
+    return NGX_HTTP_NO_CONTENT;
+}
+
+
+static void
+ngx_http_yoti_idv_refresh(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
+{
+    ngx_http_request_t          *sr;
+    ngx_http_yoti_idv_ctx_t     *rctx;
+    ngx_http_post_subrequest_t  *ps;
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        goto failed;
+    }
+
+    ps->handler = ngx_http_yoti_idv_refresh_done;
+    ps->data = NULL;
+
+    if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_BACKGROUND)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    sr->header_only = 1;
+
+    rctx = ngx_http_yoti_idv_create_ctx(sr);
+    if (rctx == NULL) {
+        goto failed;
+    }
+
+    ngx_http_yoti_idv_bind(rctx, ctx->ylcf, &ctx->user_id,
+                           &ctx->var_session_id);
+
+    rctx->refresh = 1;
+
+    /* the entry's fetch is the refresh's now */
+
+    rctx->zone = ctx->zone;
+    rctx->zone.data = rctx;
+    rctx->zone.log = sr->connection->log;
+    rctx->zone.refresh = 0;
+
+    ctx->zone.owner = 0;
+    ctx->zone.refresh = 0;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "yoti_idv background refresh");
+
+    return;
+
+failed:
+
+    ngx_http_yoti_idv_shm_release(&ctx->zone);
+}
+
+
+static ngx_int_t
+ngx_http_yoti_idv_refresh_done(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc)
+{
+    return rc;
 }

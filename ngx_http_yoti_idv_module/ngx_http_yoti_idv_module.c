@@ -9,6 +9,13 @@
 #include "ngx_yoti_idv_rekognition.h"
 
 
+typedef struct {
+    ngx_http_core_srv_conf_t      *cscf;
+    ngx_http_yoti_idv_loc_conf_t  *ylcf;
+    ngx_str_t                      gated;     /* a location that uses it */
+} ngx_http_yoti_idv_api_t;
+
+
 static ngx_int_t ngx_http_yoti_idv_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_yoti_idv_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_yoti_idv_init_process(ngx_cycle_t *cycle);
@@ -17,6 +24,16 @@ static void *ngx_http_yoti_idv_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_yoti_idv_init_main_conf(ngx_conf_t *cf, void *conf);
 static ngx_int_t ngx_http_yoti_idv_fingerprint(ngx_conf_t *cf,
     ngx_http_yoti_idv_loc_conf_t *conf);
+static ngx_int_t ngx_http_yoti_idv_add_api(ngx_conf_t *cf,
+    ngx_http_yoti_idv_loc_conf_t *conf);
+static ngx_int_t ngx_http_yoti_idv_check_api(ngx_conf_t *cf,
+    ngx_http_yoti_idv_api_t *api);
+static ngx_int_t ngx_http_yoti_idv_find_location(
+    ngx_http_core_loc_conf_t *pclcf, ngx_str_t *uri,
+    ngx_http_core_loc_conf_t **found);
+static ngx_int_t ngx_http_yoti_idv_find_static(
+    ngx_http_location_tree_node_t *node, ngx_str_t *uri,
+    ngx_http_core_loc_conf_t **found);
 static char *ngx_http_yoti_idv_redis_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_yoti_idv_cache_valid(ngx_conf_t *cf,
@@ -41,6 +58,8 @@ static char *ngx_http_yoti_idv_check_age(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_yoti_idv_check_status(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_yoti_idv_off_time(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 static ngx_conf_post_handler_pt  ngx_http_yoti_idv_status_p =
@@ -121,6 +140,29 @@ static ngx_command_t  ngx_http_yoti_idv_commands[] = {
       offsetof(ngx_http_yoti_idv_loc_conf_t, error_status),
       &ngx_http_yoti_idv_status_p },
 
+    { ngx_string("yoti_idv_cache_use_stale"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_yoti_idv_off_time,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yoti_idv_loc_conf_t, use_stale),
+      NULL },
+
+    { ngx_string("yoti_idv_cache_background_update"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yoti_idv_loc_conf_t, background_update),
+      NULL },
+
+    /* post: the value is in milliseconds */
+
+    { ngx_string("yoti_idv_breaker"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_yoti_idv_off_time,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_yoti_idv_loc_conf_t, breaker),
+      (void *) 1 },
+
     { ngx_string("yoti_idv_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_yoti_idv_redis_directive,
@@ -184,6 +226,27 @@ static ngx_command_t  ngx_http_yoti_idv_commands[] = {
       0,
       NULL },
 
+    { ngx_string("yoti_idv_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_yoti_idv_metrics_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yoti_idv_health"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_yoti_idv_metrics_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("yoti_idv_metrics_buckets"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_yoti_idv_metrics_buckets,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -229,9 +292,12 @@ ngx_http_yoti_idv_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_yoti_idv_init(ngx_conf_t *cf)
 {
-    ngx_array_t                *handlers;
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_uint_t                      i;
+    ngx_array_t                    *handlers;
+    ngx_http_handler_pt            *h;
+    ngx_http_yoti_idv_api_t        *api;
+    ngx_http_core_main_conf_t      *cmcf;
+    ngx_http_yoti_idv_main_conf_t  *ymcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -267,13 +333,27 @@ ngx_http_yoti_idv_init(ngx_conf_t *cf)
 
     *h = ngx_http_yoti_idv_rewrite_handler;
 
-    return NGX_OK;
+    ymcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yoti_idv_module);
+
+    if (ymcf->apis) {
+        api = ymcf->apis->elts;
+
+        for (i = 0; i < ymcf->apis->nelts; i++) {
+            if (ngx_http_yoti_idv_check_api(cf, &api[i]) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return ngx_http_yoti_idv_metrics_init(cf);
 }
 
 
 static ngx_int_t
 ngx_http_yoti_idv_init_process(ngx_cycle_t *cycle)
 {
+    (void) ngx_http_yoti_idv_metrics_init_process(cycle);
+
     return ngx_http_yoti_idv_aws_init_process(cycle);
 }
 
@@ -319,6 +399,21 @@ ngx_http_yoti_idv_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&ymcf->prefix, "yoti_idv:");
     }
 
+    /* a brace in the prefix would move the keys' hash tag, docs/redis.md */
+
+    if (ymcf->redis && ymcf->redis->mode == NGX_HTTP_YOTI_IDV_REDIS_CLUSTER
+        && (ngx_strlchr(ymcf->prefix.data,
+                        ymcf->prefix.data + ymcf->prefix.len, '{')
+            || ngx_strlchr(ymcf->prefix.data,
+                           ymcf->prefix.data + ymcf->prefix.len, '}')))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"yoti_idv_redis_prefix\" \"%V\" has a brace, "
+                           "which \"yoti_idv_redis cluster=\" does not allow",
+                           &ymcf->prefix);
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_init_value(ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_ALLOW], 600);
     ngx_conf_init_value(ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_DENY], 60);
     ngx_conf_init_value(ymcf->valid[NGX_HTTP_YOTI_IDV_VALID_PENDING], 15);
@@ -358,6 +453,9 @@ ngx_http_yoti_idv_create_loc_conf(ngx_conf_t *cf)
     conf->aws_creds = NGX_CONF_UNSET_PTR;
     conf->pending_status = NGX_CONF_UNSET_UINT;
     conf->error_status = NGX_CONF_UNSET_UINT;
+    conf->use_stale = NGX_CONF_UNSET;
+    conf->background_update = NGX_CONF_UNSET;
+    conf->breaker = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
@@ -460,6 +558,12 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_FORBIDDEN);
     ngx_conf_merge_uint_value(conf->error_status, prev->error_status,
                               NGX_HTTP_SERVICE_UNAVAILABLE);
+    ngx_conf_merge_sec_value(conf->use_stale, prev->use_stale, 0);
+    ngx_conf_merge_value(conf->background_update, prev->background_update,
+                         0);
+    ngx_conf_merge_msec_value(conf->breaker, prev->breaker, 5000);
+
+    conf->breaker_hash = ngx_crc32_long(conf->api.data, conf->api.len);
 
     if (conf->provider == NULL) {
         conf->provider = prev->provider ? prev->provider
@@ -517,6 +621,14 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ymcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yoti_idv_module);
 
+    if (conf->background_update && ymcf->zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"yoti_idv_cache_background_update\" needs "
+                           "\"yoti_idv_cache_zone\": the zone makes one "
+                           "refresh of a verdict for all workers");
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->session_id == NULL && ymcf->redis == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"yoti_idv\" is on but neither "
@@ -544,7 +656,269 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_yoti_idv_metrics_merge(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_yoti_idv_add_api(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * the server and the API prefix of a gated location, once per pair: the
+ * module's subrequests are looked up among the locations of the server
+ * of the request they belong to (ngx_http_yoti_idv_init())
+ */
+
+static ngx_int_t
+ngx_http_yoti_idv_add_api(ngx_conf_t *cf, ngx_http_yoti_idv_loc_conf_t *conf)
+{
+    ngx_uint_t                      i;
+    ngx_http_yoti_idv_api_t        *api;
+    ngx_http_core_srv_conf_t       *cscf;
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_yoti_idv_main_conf_t  *ymcf;
+
+    ymcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yoti_idv_module);
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (ymcf->apis == NULL) {
+        ymcf->apis = ngx_array_create(cf->pool, 4,
+                                      sizeof(ngx_http_yoti_idv_api_t));
+        if (ymcf->apis == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    api = ymcf->apis->elts;
+
+    for (i = 0; i < ymcf->apis->nelts; i++) {
+        if (api[i].cscf == cscf
+            && api[i].ylcf->provider == conf->provider
+            && api[i].ylcf->api.len == conf->api.len
+            && ngx_strncmp(api[i].ylcf->api.data, conf->api.data,
+                           conf->api.len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    api = ngx_array_push(ymcf->apis);
+    if (api == NULL) {
+        return NGX_ERROR;
+    }
+
+    api->cscf = cscf;
+    api->ylcf = conf;
+    api->gated = clcf->name;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The location a signed request goes to must be internal, or it is what
+ * any client can reach too (a misspelled "yoti_idv_api" falls into the
+ * application's "location /", and the signed request goes to the
+ * application), and it must proxy, or nothing reaches the provider.
+ * Checked with a request of the provider's shape, as nginx looks
+ * locations up; ngx_http_yoti_idv_fetch_astray() checks where a request
+ * ended up, after a "rewrite" or an "error_page".
+ */
+
+static ngx_int_t
+ngx_http_yoti_idv_check_api(ngx_conf_t *cf, ngx_http_yoti_idv_api_t *api)
+{
+    u_char                    *p;
+    ngx_str_t                  uri, *server;
+    ngx_http_core_loc_conf_t  *clcf, *srv;
+
+    static u_char              yoti[] =
+        "/sessions/00000000-0000-4000-8000-000000000000";
+
+    uri.len = api->ylcf->api.len + sizeof(yoti) - 1;
+    uri.data = ngx_pnalloc(cf->temp_pool, uri.len);
+    if (uri.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(uri.data, api->ylcf->api.data, api->ylcf->api.len);
+
+    if (api->ylcf->provider == &ngx_http_yoti_idv_provider_aws) {
+        *p = '/';
+        uri.len = api->ylcf->api.len + 1;
+
+    } else {
+        ngx_memcpy(p, yoti, sizeof(yoti) - 1);
+    }
+
+    srv = api->cscf->ctx->loc_conf[ngx_http_core_module.ctx_index];
+    clcf = srv;
+
+    if (ngx_http_yoti_idv_find_location(srv, &uri, &clcf) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    server = &api->cscf->server_name;
+
+    if (clcf == srv) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"yoti_idv_api %V\" of location \"%V\": no location "
+                      "of server \"%V\" takes the signed request \"%V\"; "
+                      "the API location must be "
+                      "\"location %V/ { internal; proxy_pass ...; }\"",
+                      &api->ylcf->api, &api->gated, server, &uri,
+                      &api->ylcf->api);
+        return NGX_ERROR;
+    }
+
+    if (!clcf->internal) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"yoti_idv_api %V\" of location \"%V\": the signed "
+                      "request \"%V\" goes to location \"%V\" of server "
+                      "\"%V\", which is not \"internal\": the application "
+                      "or any client would get it; the API location must be "
+                      "\"location %V/ { internal; proxy_pass ...; }\"",
+                      &api->ylcf->api, &api->gated, &uri, &clcf->name,
+                      server, &api->ylcf->api);
+        return NGX_ERROR;
+    }
+
+    if (clcf->handler == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"yoti_idv_api %V\" of location \"%V\": the signed "
+                      "request \"%V\" goes to location \"%V\" of server "
+                      "\"%V\", which does not proxy: add \"proxy_pass\" to "
+                      "the provider's API to it",
+                      &api->ylcf->api, &api->gated, &uri, &clcf->name,
+                      server);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * ngx_http_core_find_location(), for a URI at configuration time: *found
+ * is the location it leads to (unchanged when none)
+ */
+
+static ngx_int_t
+ngx_http_yoti_idv_find_location(ngx_http_core_loc_conf_t *pclcf,
+    ngx_str_t *uri, ngx_http_core_loc_conf_t **found)
+{
+    ngx_int_t                  rc;
+#if (NGX_PCRE)
+    ngx_uint_t                 noregex;
+    ngx_http_core_loc_conf_t **clcfp;
+
+    noregex = 0;
+#endif
+
+    rc = ngx_http_yoti_idv_find_static(pclcf->static_locations, uri, found);
+
+    if (rc == NGX_AGAIN) {
+
+#if (NGX_PCRE)
+        noregex = (*found)->noregex;
+#endif
+
+        /* nested locations */
+
+        rc = ngx_http_yoti_idv_find_location(*found, uri, found);
+    }
+
+    if (rc == NGX_OK) {
+        return NGX_OK;
+    }
+
+#if (NGX_PCRE)
+
+    if (noregex == 0 && pclcf->regex_locations) {
+
+        for (clcfp = pclcf->regex_locations; *clcfp; clcfp++) {
+
+            if (ngx_regex_exec((*clcfp)->regex->regex, uri, NULL, 0) >= 0) {
+                *found = *clcfp;
+                (void) ngx_http_yoti_idv_find_location(*clcfp, uri, found);
+                return NGX_OK;
+            }
+        }
+    }
+
+#endif
+
+    return rc;
+}
+
+
+/*
+ * ngx_http_core_find_static_location(): NGX_OK for an exact match,
+ * NGX_AGAIN for a prefix, NGX_DECLINED for none
+ */
+
+static ngx_int_t
+ngx_http_yoti_idv_find_static(ngx_http_location_tree_node_t *node,
+    ngx_str_t *uri, ngx_http_core_loc_conf_t **found)
+{
+    u_char     *p;
+    size_t      len, n;
+    ngx_int_t   rc, rv;
+
+    len = uri->len;
+    p = uri->data;
+
+    rv = NGX_DECLINED;
+
+    while (node) {
+
+        n = (len <= (size_t) node->len) ? len : node->len;
+
+        rc = ngx_filename_cmp(p, node->name, n);
+
+        if (rc != 0) {
+            node = (rc < 0) ? node->left : node->right;
+            continue;
+        }
+
+        if (len > (size_t) node->len) {
+
+            if (node->inclusive) {
+                *found = node->inclusive;
+                rv = NGX_AGAIN;
+
+                node = node->tree;
+                p += n;
+                len -= n;
+
+                continue;
+            }
+
+            node = node->right;
+            continue;
+        }
+
+        if (len == (size_t) node->len) {
+
+            if (node->exact) {
+                *found = node->exact;
+                return NGX_OK;
+            }
+
+            *found = node->inclusive;
+            return NGX_AGAIN;
+        }
+
+        node = node->left;
+    }
+
+    return rv;
 }
 
 
@@ -709,7 +1083,9 @@ ngx_http_yoti_idv_pem_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_yoti_idv_loc_conf_t *ylcf = conf;
 
     char                 err[256];
+    u_char               mode[4];
     ngx_str_t           *value, path;
+    ngx_file_info_t      fi;
     ngx_pool_cleanup_t  *cln;
 
     if (ylcf->key != NGX_CONF_UNSET_PTR) {
@@ -741,6 +1117,21 @@ ngx_http_yoti_idv_pem_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     cln->handler = ngx_http_yoti_idv_key_cleanup;
     cln->data = ylcf->key;
+
+    /* the master reads it as root; nobody else needs to */
+
+    if (ngx_file_info(path.data, &fi) == 0 && (fi.st_mode & 0077)) {
+        mode[0] = '0' + ((fi.st_mode >> 9) & 7);
+        mode[1] = '0' + ((fi.st_mode >> 6) & 7);
+        mode[2] = '0' + ((fi.st_mode >> 3) & 7);
+        mode[3] = '0' + (fi.st_mode & 7);
+
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"yoti_idv_pem_key\" \"%V\" can be read by "
+                           "other users (mode %*s): install it with "
+                           "\"install -m 0600 -o root\"",
+                           &path, (size_t) 4, mode);
+    }
 
     return NGX_CONF_OK;
 }
@@ -820,6 +1211,20 @@ ngx_http_yoti_idv_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "1 to 64 of A-Z, 0-9 and \"_\" expected",
                            &value[1]);
         return NGX_CONF_ERROR;
+    }
+
+    /*
+     * a type the module has never heard of is still required (new types
+     * appear before the module knows them), but a misspelled one denies
+     * every user: say so at nginx -t
+     */
+
+    if (!ngx_yoti_idv_known_type((char *) value[1].data, value[1].len)) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"yoti_idv_require\" \"%V\": unknown check type, "
+                           "required as given (a session without such a "
+                           "check is denied); the known types are %s",
+                           &value[1], ngx_yoti_idv_known_types);
     }
 
     if (ylcf->requires == NGX_CONF_UNSET_PTR) {
@@ -1035,7 +1440,9 @@ ngx_http_yoti_idv_check_status(ngx_conf_t *cf, void *post, void *data)
 
 /*
  * yoti_idv_redis 127.0.0.1:6379 | host[:port] | unix:/path
- *                [db=N] [password=...] [connect_timeout=time] [timeout=time];
+ *                | cluster=host[:port],... | sentinel=host[:port],...
+ *                [master=name] [sentinel_password=...] [db=N] [user=...]
+ *                [password=...] [connect_timeout=time] [timeout=time];
  */
 
 static char *
@@ -1082,6 +1489,11 @@ ngx_http_yoti_idv_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "no address for \"yoti_idv_redis\" \"%V\"",
                            &value[1]);
+        return NGX_CONF_ERROR;
+
+    case NGX_HTTP_YOTI_IDV_PARAM_CONFLICT:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s in \"yoti_idv_redis\"", err);
         return NGX_CONF_ERROR;
 
     case NGX_HTTP_YOTI_IDV_PARAM_INVALID:
@@ -1152,6 +1564,63 @@ ngx_http_yoti_idv_cache_valid(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     ymcf->valid[i] = valid;
+
+    return NGX_CONF_OK;
+}
+
+
+/* "off" or a time: seconds, or with cmd->post milliseconds */
+
+static char *
+ngx_http_yoti_idv_off_time(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    time_t      *sp;
+    ngx_int_t    n;
+    ngx_str_t   *value;
+    ngx_msec_t  *mp;
+
+    value = cf->args->elts;
+
+    sp = NULL;
+    mp = NULL;
+
+    if (cmd->post) {
+        mp = (ngx_msec_t *) (p + cmd->offset);
+
+        if (*mp != NGX_CONF_UNSET_MSEC) {
+            return "is duplicate";
+        }
+
+    } else {
+        sp = (time_t *) (p + cmd->offset);
+
+        if (*sp != NGX_CONF_UNSET) {
+            return "is duplicate";
+        }
+    }
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        n = 0;
+
+    } else {
+        n = ngx_parse_time(&value[1], cmd->post ? 0 : 1);
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\": \"off\" or "
+                               "a time expected", &value[1], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (cmd->post) {
+        *mp = (ngx_msec_t) n;
+
+    } else {
+        *sp = (time_t) n;
+    }
 
     return NGX_CONF_OK;
 }

@@ -16,9 +16,10 @@
 
 #include "ngx_yoti_idv_eval.h"
 #include "ngx_http_yoti_idv_params.h"
+#include "ngx_http_yoti_idv_metrics.h"
 
 
-#define NGX_HTTP_YOTI_IDV_VERSION      "0.3.0"
+#define NGX_HTTP_YOTI_IDV_VERSION      "0.4.0"
 #define NGX_HTTP_YOTI_IDV_SDK          "Nginx"
 #define NGX_HTTP_YOTI_IDV_SDK_VERSION  "Nginx-" NGX_HTTP_YOTI_IDV_VERSION
 
@@ -27,6 +28,8 @@ typedef struct ngx_http_yoti_idv_provider_s  ngx_http_yoti_idv_provider_t;
 typedef struct ngx_http_yoti_idv_redis_token_s  ngx_http_yoti_idv_redis_token_t;
 typedef struct ngx_http_yoti_idv_zone_s  ngx_http_yoti_idv_zone_t;
 typedef struct ngx_http_yoti_idv_aws_creds_s  ngx_http_yoti_idv_aws_creds_t;
+typedef struct ngx_http_yoti_idv_metrics_conf_s
+    ngx_http_yoti_idv_metrics_conf_t;
 
 
 /* yoti_idv_cache_valid, by verdict */
@@ -48,6 +51,11 @@ typedef struct {
 
     /* every yoti_idv_aws_credentials file and profile, once */
     ngx_array_t                     *aws_creds; /* of creds pointers */
+
+    ngx_http_yoti_idv_metrics_conf_t  *metrics; /* NULL: none */
+
+    /* each server's API prefixes, checked once the locations are known */
+    ngx_array_t                     *apis;      /* of ngx_http_yoti_idv_api_t */
 } ngx_http_yoti_idv_main_conf_t;
 
 
@@ -80,6 +88,12 @@ typedef struct {
 
     ngx_uint_t                     pending_status;
     ngx_uint_t                     error_status;
+
+    /* yoti_idv_cache_use_stale, _background_update, yoti_idv_breaker */
+    time_t                         use_stale;       /* 0: off */
+    ngx_flag_t                     background_update;
+    ngx_msec_t                     breaker;         /* 0: off */
+    uint32_t                       breaker_hash;    /* of api */
 
     const ngx_http_yoti_idv_provider_t  *provider;
 } ngx_http_yoti_idv_loc_conf_t;
@@ -161,7 +175,9 @@ typedef enum {
     NGX_HTTP_YOTI_IDV_CACHE_NONE = 0,
     NGX_HTTP_YOTI_IDV_CACHE_BYPASS,
     NGX_HTTP_YOTI_IDV_CACHE_MISS,
-    NGX_HTTP_YOTI_IDV_CACHE_HIT
+    NGX_HTTP_YOTI_IDV_CACHE_HIT,
+    NGX_HTTP_YOTI_IDV_CACHE_STALE,      /* the provider failed: expired */
+    NGX_HTTP_YOTI_IDV_CACHE_UPDATING    /* a refresh runs in background */
 } ngx_http_yoti_idv_cache_e;
 
 
@@ -195,7 +211,21 @@ typedef struct {
     ngx_msec_t                     since;
     ngx_msec_t                     poll;
     uint32_t                       gen;         /* the entry's, parked */
+
+    /* in: yoti_idv_cache_use_stale, yoti_idv_cache_background_update */
+    ngx_msec_t                     use_stale;   /* 0: off */
+    unsigned                       background:1;
+
     unsigned                       owner:1;     /* fetching for the burst */
+
+    /*
+     * out: the verdict in op expired within the stale window (with
+     * rc NGX_OK: background update answers from it; otherwise it is the
+     * answer should the provider fail); refresh: this request owns the
+     * entry's background refresh
+     */
+    unsigned                       stale:1;
+    unsigned                       refresh:1;
 } ngx_http_yoti_idv_shm_op_t;
 
 
@@ -204,13 +234,34 @@ typedef struct {
 #define NGX_HTTP_YOTI_IDV_BY_USER     2
 
 
+/* what yoti_idv_metrics shows of a cache zone */
+
 typedef struct {
     ngx_uint_t                     entries;     /* in use */
     ngx_uint_t                     capacity;    /* entries it can hold */
-    size_t                         bytes_used;
-    size_t                         bytes_total; /* the zone's size */
+    size_t                         used;        /* bytes */
+    size_t                         size;        /* the zone's */
     uint64_t                       evictions;   /* of unexpired entries */
 } ngx_http_yoti_idv_shm_stats_t;
+
+
+/*
+ * One circuit breaker, per provider API (the crc32 of yoti_idv_api), in
+ * the zone's shared header or, without a zone, in each worker.
+ */
+
+#define NGX_HTTP_YOTI_IDV_BREAKERS        8
+#define NGX_HTTP_YOTI_IDV_BREAKER_PROBE   1000  /* ms between probes */
+#define NGX_HTTP_YOTI_IDV_BREAKER_MIN     3     /* failures to open */
+
+typedef struct {
+    uint32_t                       hash;
+    ngx_uint_t                     used;
+    ngx_uint_t                     open;
+    ngx_uint_t                     failures;    /* in a row */
+    ngx_msec_t                     failing;     /* since, the first one */
+    ngx_msec_t                     probe;       /* the next probe, open */
+} ngx_http_yoti_idv_breaker_t;
 
 
 /*
@@ -280,6 +331,21 @@ typedef struct {
 
     ngx_yoti_idv_result_t          result;
     unsigned                       evaluated:1; /* from the provider's answer */
+    unsigned                       fetched:1;   /* the breaker waits for it */
+
+    /* a background refresh of the zone's entry, see refresh() */
+    unsigned                       refresh:1;
+    unsigned                       refreshed:1;
+
+    /*
+     * yoti_idv_cache_use_stale: a verdict for this user, policy and
+     * session that expired within the window, from the zone or Redis,
+     * served only when the provider fails temporarily
+     */
+    unsigned                       stale:1;
+    ngx_yoti_idv_verdict_e         stale_verdict;
+    ngx_str_t                      stale_session_id;
+    u_char                         stale_reason[NGX_YOTI_IDV_REASON_LEN];
 
     /* the one way out of ZONE_WAIT and REDIS_WAIT, see resume() */
     ngx_event_t                    wake;
@@ -307,6 +373,7 @@ ngx_int_t ngx_http_yoti_idv_fetch_media(ngx_http_request_t *r,
     ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *session_id,
     ngx_str_t *media_id, ngx_http_yoti_idv_answer_t *answer);
 ngx_uint_t ngx_http_yoti_idv_is_fetch(ngx_http_request_t *r);
+ngx_uint_t ngx_http_yoti_idv_is_refresh(ngx_http_request_t *r);
 ngx_int_t ngx_http_yoti_idv_add_header(ngx_http_yoti_idv_fetch_t *fetch,
     char *key, u_char *value, size_t len);
 
@@ -332,7 +399,14 @@ ngx_int_t ngx_http_yoti_idv_aws_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op);
 void ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     ngx_yoti_idv_verdict_e verdict, const char *reason,
-    ngx_str_t *session_id, time_t valid);
+    ngx_str_t *session_id, time_t valid, time_t stale);
+ngx_http_yoti_idv_breaker_t *ngx_http_yoti_idv_shm_breakers(
+    ngx_http_yoti_idv_zone_t *zone, ngx_shmtx_t **mutex);
+
+ngx_uint_t ngx_http_yoti_idv_breaker_allow(ngx_http_request_t *r,
+    ngx_http_yoti_idv_loc_conf_t *ylcf);
+void ngx_http_yoti_idv_breaker_result(ngx_http_request_t *r,
+    ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_uint_t failed);
 void ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_shm_op_t *op);
 ngx_uint_t ngx_http_yoti_idv_shm_invalidate(ngx_shm_zone_t *shm_zone,
     ngx_uint_t by, ngx_str_t *id);
@@ -341,9 +415,35 @@ void ngx_http_yoti_idv_shm_stats(ngx_shm_zone_t *shm_zone,
     ngx_http_yoti_idv_shm_stats_t *st);
 
 
+char *ngx_http_yoti_idv_metrics_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_yoti_idv_metrics_buckets(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_yoti_idv_metrics_merge(ngx_conf_t *cf,
+    ngx_http_yoti_idv_loc_conf_t *ylcf);
+ngx_int_t ngx_http_yoti_idv_metrics_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_yoti_idv_metrics_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_yoti_idv_metrics_notifications(ngx_conf_t *cf);
+void ngx_http_yoti_idv_metric_verdict(ngx_http_yoti_idv_ctx_t *ctx);
+void ngx_http_yoti_idv_metric_fetch(ngx_http_yoti_idv_loc_conf_t *ylcf,
+    ngx_http_yoti_idv_answer_t *a);
+
+
 extern ngx_module_t                        ngx_http_yoti_idv_module;
 extern const ngx_http_yoti_idv_provider_t  ngx_http_yoti_idv_provider_yoti;
 extern const ngx_http_yoti_idv_provider_t  ngx_http_yoti_idv_provider_aws;
+
+
+
+/* equal strings; nginx's empty string may have a NULL data pointer */
+
+static ngx_inline ngx_uint_t
+ngx_http_yoti_idv_str_eq(ngx_str_t *one, ngx_str_t *two)
+{
+    return one->len == two->len
+           && (one->len == 0
+               || ngx_memcmp(one->data, two->data, one->len) == 0);
+}
 
 
 #endif /* _NGX_HTTP_YOTI_IDV_MODULE_H_INCLUDED_ */

@@ -30,18 +30,49 @@ typedef enum {
     NGX_HTTP_YOTI_IDV_PARAM_ZONE,       /* not name:size */
     NGX_HTTP_YOTI_IDV_PARAM_SIZE,       /* a size that does not parse */
     NGX_HTTP_YOTI_IDV_PARAM_SMALL,      /* under 8 pages */
+    NGX_HTTP_YOTI_IDV_PARAM_CONFLICT,   /* *err: which parameters clash */
     NGX_HTTP_YOTI_IDV_PARAM_NOMEM
 } ngx_http_yoti_idv_param_e;
 
 
+/* cluster= seeds and nodes, sentinel= sentinels */
+#define NGX_HTTP_YOTI_IDV_REDIS_MAX_ADDRS  16
+
+
+typedef enum {
+    NGX_HTTP_YOTI_IDV_REDIS_SINGLE = 0,
+    NGX_HTTP_YOTI_IDV_REDIS_CLUSTER,
+    NGX_HTTP_YOTI_IDV_REDIS_SENTINEL
+} ngx_http_yoti_idv_redis_mode_e;
+
+
+/* one address of a list: cluster= seeds, sentinel= sentinels */
+
 typedef struct {
+    ngx_str_t                      name;        /* as configured, for logs */
+    ngx_str_t                      host;        /* an IP, NUL-terminated */
+    int                            port;
+} ngx_http_yoti_idv_redis_addr_t;
+
+
+typedef struct {
+    ngx_http_yoti_idv_redis_mode_e  mode;
+
+    /* SINGLE: the server; CLUSTER, SENTINEL: the first of addrs */
     ngx_str_t                      name;        /* as configured, for logs */
     ngx_str_t                      host;        /* IP or unix path, NUL */
     int                            port;        /* 0: unix socket */
+
+    ngx_array_t                   *addrs;       /* CLUSTER, SENTINEL */
+    ngx_str_t                      master;      /* SENTINEL: master= */
+    ngx_str_t                      sentinel_password;
+
     ngx_uint_t                     db;
+    ngx_str_t                      user;        /* ACL user, or empty */
     ngx_str_t                      password;
     ngx_msec_t                     connect_timeout;
     ngx_msec_t                     timeout;
+    ngx_uint_t                     fallback;    /* fallback=provider */
 } ngx_http_yoti_idv_redis_conf_t;
 
 
@@ -54,8 +85,12 @@ typedef struct {
 
 
 /*
- * yoti_idv_redis host[:port] | unix:/path [db=N] [password=...]
- *                [connect_timeout=time] [timeout=time];
+ * yoti_idv_redis host[:port] | unix:/path
+ *                | cluster=host[:port],... | sentinel=host[:port],...
+ *                [master=name] [sentinel_password=...]
+ *                [db=N] [user=...] [password=...]
+ *                [connect_timeout=time] [timeout=time]
+ *                [fallback=provider];
  * value[0] is the directive's name; "resolve" 0 keeps names unresolved
  */
 ngx_http_yoti_idv_param_e ngx_http_yoti_idv_parse_redis(ngx_pool_t *pool,

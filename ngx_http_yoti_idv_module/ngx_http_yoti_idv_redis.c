@@ -5,52 +5,50 @@
 
 
 /*
- * Redis on nginx's event loop: one hiredis async context per worker, its
- * socket an nginx connection, hiredis's read/write hooks nginx events,
- * the connect and command timeouts nginx timers.
+ * Redis on nginx's event loop: hiredis async contexts, one per server a
+ * worker talks to, their sockets nginx connections, hiredis's read/write
+ * hooks nginx events, the connect and command timeouts nginx timers.
  *
  * A request's command carries a heap token, not the request: the reply
  * may come after the request timed out or is gone, and then finds a
  * token that points nowhere.
+ *
+ * Three forms (yoti_idv_redis):
+ *
+ * - one server: node 0;
+ *
+ * - cluster=: a small router.  The slot map (slot -> node) comes from
+ *   CLUSTER SLOTS, asked at the first lookup, after a MOVED, a
+ *   CLUSTERDOWN or a lost node, never more than once a second.  A command
+ *   goes to its slot's node, or to any node while the slot is unknown;
+ *   MOVED (the map is wrong: fixed for that slot) and ASK (a slot being
+ *   migrated: ASKING, then the command, on the target) are followed up
+ *   to NGX_HTTP_YOTI_IDV_REDIS_REDIRECTS times.  The two keys of a
+ *   lookup share a hash tag (docs/redis.md), so the hot path stays one
+ *   MGET on one node.  CLUSTERDOWN and TRYAGAIN fail the request closed;
+ *
+ * - sentinel=: node 0 is the master, found by asking the sentinels in
+ *   turn (SENTINEL get-master-addr-by-name), and confirmed with ROLE on
+ *   each new connection.  A +switch-master subscription on one sentinel
+ *   moves it without a reload; a lost master connection, a lost
+ *   subscription, a ROLE that is not master or a READONLY reply have the
+ *   sentinels asked again.  Lookups while nobody knows the master wait in
+ *   a list (their own timeout still runs) and go out once it is known.
  */
 
 
-#include "ngx_http_yoti_idv_module.h"
+#include "ngx_http_yoti_idv_redis.h"
 #include "ngx_yoti_idv_cache.h"
 
-#include <hiredis/hiredis.h>
-#include <hiredis/async.h>
 
-
-#define NGX_HTTP_YOTI_IDV_REDIS_BACKOFF_MIN  50
-#define NGX_HTTP_YOTI_IDV_REDIS_BACKOFF_MAX  1000
-
-struct ngx_http_yoti_idv_redis_token_s {
-    ngx_http_yoti_idv_redis_op_t  *op;          /* NULL: nobody waits */
-};
-
-
-typedef struct {
-    redisAsyncContext                *ac;
-    ngx_connection_t                 *conn;
-    ngx_http_yoti_idv_redis_conf_t   *conf;
-    ngx_log_t                        *log;
-
-    ngx_event_t                       connect_timer;
-
-    ngx_msec_t                        backoff;
-    ngx_msec_t                        retry_at;
-    const char                       *error;     /* why it went down */
-
-    unsigned                          ready:1;      /* AUTH, SELECT done */
-    unsigned                          setup_failed:1;
-} ngx_http_yoti_idv_redis_t;
-
-
-static redisAsyncContext *ngx_http_yoti_idv_redis_get(ngx_log_t *log,
-    ngx_http_yoti_idv_redis_conf_t *rcf, const char **err);
-static void ngx_http_yoti_idv_redis_drop(const char *error);
-static void ngx_http_yoti_idv_redis_failed(const char *error);
+static void ngx_http_yoti_idv_redis_init(ngx_http_yoti_idv_redis_conf_t *rcf);
+static ngx_http_yoti_idv_redis_token_t *ngx_http_yoti_idv_redis_token(
+    ngx_log_t *log, ngx_http_yoti_idv_redis_conf_t *rcf, int argc,
+    const char **argv, size_t *len);
+static void ngx_http_yoti_idv_redis_drop(ngx_http_yoti_idv_redis_node_t *node,
+    const char *error);
+static void ngx_http_yoti_idv_redis_failed(
+    ngx_http_yoti_idv_redis_node_t *node, const char *error);
 static void ngx_http_yoti_idv_redis_connected(const redisAsyncContext *ac,
     int status);
 static void ngx_http_yoti_idv_redis_disconnected(const redisAsyncContext *ac,
@@ -65,21 +63,93 @@ static void ngx_http_yoti_idv_redis_del_read(void *data);
 static void ngx_http_yoti_idv_redis_add_write(void *data);
 static void ngx_http_yoti_idv_redis_del_write(void *data);
 static void ngx_http_yoti_idv_redis_cleanup(void *data);
-static void ngx_http_yoti_idv_redis_lookup_reply(redisAsyncContext *ac,
+static void ngx_http_yoti_idv_redis_reply(redisAsyncContext *ac,
     void *reply, void *privdata);
-static void ngx_http_yoti_idv_redis_store_reply(redisAsyncContext *ac,
-    void *reply, void *privdata);
+static ngx_int_t ngx_http_yoti_idv_redis_redirect(redisAsyncContext *ac,
+    redisReply *rep, ngx_http_yoti_idv_redis_token_t *token);
+static void ngx_http_yoti_idv_redis_lookup_done(redisAsyncContext *ac,
+    redisReply *rep, ngx_http_yoti_idv_redis_op_t *op);
 static void ngx_http_yoti_idv_redis_timeout(ngx_event_t *ev);
 static ngx_int_t ngx_http_yoti_idv_redis_copy(ngx_http_yoti_idv_redis_op_t *op,
     ngx_yoti_idv_value_t *values);
 
 
-static ngx_http_yoti_idv_redis_t  ngx_http_yoti_idv_redis;
+ngx_http_yoti_idv_redis_t  ngx_http_yoti_idv_redis;
+
+
+
+
+/* the nodes of the configuration, once a worker first needs Redis */
+
+static void
+ngx_http_yoti_idv_redis_init(ngx_http_yoti_idv_redis_conf_t *rcf)
+{
+    ngx_uint_t                       i;
+    ngx_http_yoti_idv_redis_t       *rd;
+    ngx_http_yoti_idv_redis_addr_t  *a;
+    ngx_http_yoti_idv_redis_node_t  *node;
+
+    rd = &ngx_http_yoti_idv_redis;
+
+    rd->conf = rcf;
+    rd->log = ngx_cycle->log;
+    rd->pending_last = &rd->pending;
+
+    ngx_memset(rd->slots, NGX_HTTP_YOTI_IDV_REDIS_NO_NODE, sizeof(rd->slots));
+
+    switch (rcf->mode) {
+
+    case NGX_HTTP_YOTI_IDV_REDIS_CLUSTER:
+        a = rcf->addrs->elts;
+
+        for (i = 0; i < rcf->addrs->nelts; i++) {
+            node = &rd->nodes[rd->nnodes++];
+            node->name = a[i].name;
+            node->host = a[i].host.data;
+            node->port = a[i].port;
+        }
+
+        break;
+
+    case NGX_HTTP_YOTI_IDV_REDIS_SENTINEL:
+
+        /* the master is not known yet */
+        node = &rd->nodes[rd->nnodes++];
+        node->host = node->host_buf;
+        ngx_str_set(&node->name, "(the master)");
+
+        a = rcf->addrs->elts;
+
+        for (i = 0; i < rcf->addrs->nelts; i++) {
+            node = &rd->nodes[rd->nnodes++];
+            node->name = a[i].name;
+            node->host = a[i].host.data;
+            node->port = a[i].port;
+            node->sentinel = 1;
+        }
+
+        rd->nsentinels = rcf->addrs->nelts;
+
+        /* pubsub: a connection of its own, to one of them */
+        rd->subscriber = &rd->nodes[rd->nnodes++];
+        rd->subscriber->host = rd->subscriber->host_buf;
+        rd->subscriber->sentinel = 1;
+        ngx_str_set(&rd->subscriber->name, "(a sentinel)");
+
+        break;
+
+    default: /* NGX_HTTP_YOTI_IDV_REDIS_SINGLE */
+        node = &rd->nodes[rd->nnodes++];
+        node->name = rcf->name;
+        node->host = rcf->host.data;
+        node->port = rcf->port;
+    }
+}
 
 
 /*
- * NGX_AGAIN: the MGET is out, op->done() will be called once;
- * NGX_OK: Redis is not usable now, op->error says why;
+ * NGX_AGAIN: the MGET is out (or waits for the master), op->done() will
+ * be called once; NGX_OK: Redis is not usable now, op->error says why;
  * NGX_ERROR: no memory
  */
 
@@ -88,20 +158,20 @@ ngx_http_yoti_idv_redis_lookup(ngx_http_yoti_idv_redis_conf_t *rcf,
     ngx_http_yoti_idv_redis_op_t *op)
 {
     size_t                            len[3];
+    ngx_int_t                         rc;
     ngx_uint_t                        i;
     const char                       *argv[3], *err;
-    redisAsyncContext                *ac;
+    ngx_http_yoti_idv_redis_t        *rd;
     ngx_http_yoti_idv_redis_token_t  *token;
+
+    rd = &ngx_http_yoti_idv_redis;
 
     op->error = NULL;
     ngx_str_null(&op->values[0]);
     ngx_str_null(&op->values[1]);
 
-    ac = ngx_http_yoti_idv_redis_get(op->log, rcf, &err);
-
-    if (ac == NULL) {
-        op->error = err;
-        return NGX_OK;
+    if (rd->conf == NULL) {
+        ngx_http_yoti_idv_redis_init(rcf);
     }
 
     argv[0] = "MGET";
@@ -112,24 +182,56 @@ ngx_http_yoti_idv_redis_lookup(ngx_http_yoti_idv_redis_conf_t *rcf,
         len[i + 1] = op->keys[i].len;
     }
 
-    token = ngx_alloc(sizeof(ngx_http_yoti_idv_redis_token_t), op->log);
+    token = ngx_http_yoti_idv_redis_token(op->log, rcf, op->nkeys + 1, argv,
+                                          len);
     if (token == NULL) {
         return NGX_ERROR;
     }
 
     token->op = op;
 
-    if (redisAsyncCommandArgv(ac, ngx_http_yoti_idv_redis_lookup_reply,
-                              token, op->nkeys + 1, argv, len)
-        != REDIS_OK)
-    {
-        ngx_free(token);
-        op->error = ngx_http_yoti_idv_redis.error
-                    ? ngx_http_yoti_idv_redis.error : "redis:closed";
-        return NGX_OK;
+    if (rcf->mode == NGX_HTTP_YOTI_IDV_REDIS_SENTINEL && !rd->master_known) {
+
+        if (!rd->discovering && ngx_http_yoti_idv_redis_discover() != NGX_OK)
+        {
+            ngx_free(token);
+            op->error = "redis:sentinel";
+            return NGX_OK;
+        }
+
+        /* sent by flush() once a sentinel has answered */
+
+        *rd->pending_last = token;
+        rd->pending_last = &token->next;
+
+        rc = NGX_AGAIN;
+
+    } else {
+
+        if (rcf->mode == NGX_HTTP_YOTI_IDV_REDIS_CLUSTER && !rd->loaded) {
+            ngx_http_yoti_idv_redis_refresh();
+        }
+
+        if (rd->refreshing && !rd->loaded) {
+            /* the first lookups wait for the slot map: one round trip */
+            *rd->pending_last = token;
+            rd->pending_last = &token->next;
+
+            rc = NGX_AGAIN;
+
+        } else {
+            rc = ngx_http_yoti_idv_redis_send(op->log, token, &err);
+
+            if (rc != NGX_OK) {
+                ngx_free(token);
+                op->error = err;
+                return NGX_OK;
+            }
+        }
     }
 
     op->token = token;
+    ngx_http_yoti_idv_metric_inc(REDIS_MGET);
 
     op->timer.handler = ngx_http_yoti_idv_redis_timeout;
     op->timer.data = op;
@@ -144,22 +246,310 @@ ngx_http_yoti_idv_redis_lookup(ngx_http_yoti_idv_redis_conf_t *rcf,
 }
 
 
+/*
+ * the command of a token; its arguments are copied where it may be sent
+ * again (a redirection, a master found later), and point to the caller's
+ * otherwise
+ */
+
+static ngx_http_yoti_idv_redis_token_t *
+ngx_http_yoti_idv_redis_token(ngx_log_t *log,
+    ngx_http_yoti_idv_redis_conf_t *rcf, int argc, const char **argv,
+    size_t *len)
+{
+    int                               i;
+    u_char                           *p;
+    size_t                            size;
+    ngx_uint_t                        copy;
+    ngx_http_yoti_idv_redis_token_t  *token;
+
+    copy = (rcf->mode != NGX_HTTP_YOTI_IDV_REDIS_SINGLE);
+
+    size = sizeof(ngx_http_yoti_idv_redis_token_t);
+
+    if (copy) {
+        for (i = 0; i < argc; i++) {
+            size += len[i];
+        }
+    }
+
+    token = ngx_alloc(size, log);
+    if (token == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(token, sizeof(ngx_http_yoti_idv_redis_token_t));
+
+    token->argc = argc;
+
+    p = (u_char *) token + sizeof(ngx_http_yoti_idv_redis_token_t);
+
+    for (i = 0; i < argc; i++) {
+        token->len[i] = len[i];
+
+        if (copy) {
+            token->argv[i] = (const char *) p;
+            p = ngx_cpymem(p, argv[i], len[i]);
+
+        } else {
+            token->argv[i] = argv[i];
+        }
+    }
+
+    return token;
+}
+
+
+/* to the slot's node, the ASK target or the one server; NGX_OK: sent */
+
+ngx_int_t
+ngx_http_yoti_idv_redis_send(ngx_log_t *log,
+    ngx_http_yoti_idv_redis_token_t *token, const char **err)
+{
+    ngx_uint_t                       n;
+    redisAsyncContext               *ac;
+    ngx_http_yoti_idv_redis_t       *rd;
+    ngx_http_yoti_idv_redis_node_t  *node;
+
+    rd = &ngx_http_yoti_idv_redis;
+
+    if (token->ask) {
+        node = token->ask;
+
+    } else if (ngx_http_yoti_idv_redis_is(CLUSTER)) {
+        n = rd->slots[ngx_yoti_idv_key_slot(token->argv[1], token->len[1])];
+
+        if (n == NGX_HTTP_YOTI_IDV_REDIS_NO_NODE) {
+            ngx_http_yoti_idv_redis_refresh();
+            node = ngx_http_yoti_idv_redis_any();
+
+        } else {
+            node = &rd->nodes[n];
+        }
+
+    } else {
+        node = &rd->nodes[0];
+    }
+
+    ac = ngx_http_yoti_idv_redis_get(log, node, err);
+    if (ac == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (token->store && !node->ready) {
+        /* a write queued behind a SELECT that may fail could go to db 0 */
+        *err = "redis:not_ready";
+        return NGX_ERROR;
+    }
+
+    if (token->ask
+        && redisAsyncCommand(ac, NULL, NULL, "ASKING") != REDIS_OK)
+    {
+        *err = node->error ? node->error : "redis:closed";
+        return NGX_ERROR;
+    }
+
+    if (redisAsyncCommandArgv(ac, ngx_http_yoti_idv_redis_reply, token,
+                              token->argc, token->argv, token->len)
+        != REDIS_OK)
+    {
+        *err = node->error ? node->error : "redis:closed";
+        return NGX_ERROR;
+    }
+
+    token->node = node;
+
+    return NGX_OK;
+}
+
+
 static void
-ngx_http_yoti_idv_redis_lookup_reply(redisAsyncContext *ac, void *reply,
+ngx_http_yoti_idv_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
     ngx_http_yoti_idv_redis_token_t *token = privdata;
 
-    redisReply                    *rep = reply;
-    ngx_yoti_idv_value_t           values[2];
-    ngx_yoti_idv_mget_rc_e         rc;
+    redisReply                      *rep = reply;
+    ngx_http_yoti_idv_redis_t       *rd;
+    ngx_http_yoti_idv_redis_node_t  *node;
+
+    rd = &ngx_http_yoti_idv_redis;
+    node = ac->data;
+
+    if (token->op == NULL && !token->store) {
+        /* the request timed out or is gone */
+        ngx_free(token);
+        return;
+    }
+
+    if (rep == NULL) {
+        /* the connection is gone: redis_failed() reacts */
+        ngx_http_yoti_idv_redis_finish(token, node->error ? node->error
+                                                          : "redis:closed");
+        return;
+    }
+
+    if (node->setup_failed) {
+        /* sent behind a failed AUTH or SELECT: perhaps from another db */
+        ngx_http_yoti_idv_redis_finish(token, node->error);
+        return;
+    }
+
+    if (rep->type == REDIS_REPLY_ERROR
+        && rd->conf->mode != NGX_HTTP_YOTI_IDV_REDIS_SINGLE
+        && ngx_http_yoti_idv_redis_redirect(ac, rep, token) != NGX_DECLINED)
+    {
+        return;
+    }
+
+    if (token->store) {
+        if (rep->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                          "yoti_idv: caching the verdict in redis failed: "
+                          "\"%*s\"", ngx_min(rep->len, 128), rep->str);
+        }
+
+        ngx_free(token);
+        return;
+    }
+
+    ngx_http_yoti_idv_redis_lookup_done(ac, rep, token->op);
+    ngx_free(token);
+}
+
+
+/*
+ * the errors of a cluster or of a demoted master: NGX_DECLINED: another
+ * error, for the caller; NGX_OK: sent again, or finished
+ */
+
+static ngx_int_t
+ngx_http_yoti_idv_redis_redirect(redisAsyncContext *ac, redisReply *rep,
+    ngx_http_yoti_idv_redis_token_t *token)
+{
+    unsigned                         slot;
+    ngx_log_t                       *log;
+    const char                      *err;
+    ngx_yoti_idv_reply_e             rc;
+    ngx_yoti_idv_endpoint_t          ep;
+    ngx_http_yoti_idv_redis_t       *rd;
+    ngx_http_yoti_idv_redis_node_t  *node, *to;
+
+    rd = &ngx_http_yoti_idv_redis;
+    node = ac->data;
+    log = token->op ? token->op->log : rd->log;
+
+    rc = ngx_yoti_idv_error_parse(rep->str, rep->len, &slot, &ep);
+
+    switch (rc) {
+
+    case NGX_YOTI_IDV_REPLY_MOVED:
+    case NGX_YOTI_IDV_REPLY_ASK:
+
+        if (!ngx_http_yoti_idv_redis_is(CLUSTER)) {
+            return NGX_DECLINED;
+        }
+
+        if (token->redirects++ == NGX_HTTP_YOTI_IDV_REDIS_REDIRECTS) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "yoti_idv: redis cluster: more than %d "
+                          "redirections for slot %ud, last \"%*s\"",
+                          NGX_HTTP_YOTI_IDV_REDIS_REDIRECTS, slot,
+                          ngx_min(rep->len, 128), rep->str);
+            ngx_http_yoti_idv_redis_finish(token, "redis:cluster");
+            return NGX_OK;
+        }
+
+        to = ngx_http_yoti_idv_redis_node(&ep, node);
+        if (to == NULL) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "yoti_idv: redis cluster node \"%V\" redirects to "
+                          "an address the module cannot use: \"%*s\"",
+                          &node->name, ngx_min(rep->len, 128), rep->str);
+            ngx_http_yoti_idv_redis_finish(token, "redis:cluster");
+            return NGX_OK;
+        }
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "yoti_idv redis %s slot %ud to \"%V\"",
+                       rc == NGX_YOTI_IDV_REPLY_MOVED ? "moved" : "ask",
+                       slot, &to->name);
+
+        if (rc == NGX_YOTI_IDV_REPLY_MOVED) {
+            /* the map is wrong: this slot at once, the rest soon */
+            rd->slots[slot] = (u_char) (to - rd->nodes);
+            token->ask = NULL;
+            ngx_http_yoti_idv_redis_refresh();
+
+        } else {
+            /* only this command, while the slot migrates */
+            token->ask = to;
+        }
+
+        if (ngx_http_yoti_idv_redis_send(log, token, &err) != NGX_OK) {
+            ngx_http_yoti_idv_redis_finish(token, err);
+        }
+
+        return NGX_OK;
+
+    case NGX_YOTI_IDV_REPLY_CLUSTERDOWN:
+    case NGX_YOTI_IDV_REPLY_TRYAGAIN:
+
+        if (!ngx_http_yoti_idv_redis_is(CLUSTER)) {
+            return NGX_DECLINED;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "yoti_idv: redis cluster node \"%V\" answered "
+                      "\"%*s\"", &node->name, ngx_min(rep->len, 128),
+                      rep->str);
+
+        if (rc == NGX_YOTI_IDV_REPLY_CLUSTERDOWN) {
+            ngx_http_yoti_idv_redis_refresh();
+        }
+
+        ngx_http_yoti_idv_redis_finish(token, "redis:cluster");
+        return NGX_OK;
+
+    case NGX_YOTI_IDV_REPLY_READONLY:
+
+        if (!ngx_http_yoti_idv_redis_is(SENTINEL)) {
+            return NGX_DECLINED;
+        }
+
+        /* the master was demoted under our connection */
+
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "yoti_idv: redis at \"%V\" is a replica now, asking "
+                      "the sentinels for the master", &node->name);
+
+        ngx_http_yoti_idv_redis_finish(token, "redis:readonly");
+
+        if (node == &rd->nodes[0]) {
+            rd->master_known = 0;
+            redisAsyncDisconnect(ac);
+        }
+
+        return NGX_OK;
+
+    default:
+        return NGX_DECLINED;
+    }
+}
+
+
+/* a command that ends without a usable reply */
+
+void
+ngx_http_yoti_idv_redis_finish(ngx_http_yoti_idv_redis_token_t *token,
+    const char *error)
+{
     ngx_http_yoti_idv_redis_op_t  *op;
 
     op = token->op;
     ngx_free(token);
 
     if (op == NULL) {
-        /* the request timed out or is gone */
         return;
     }
 
@@ -169,16 +559,25 @@ ngx_http_yoti_idv_redis_lookup_reply(redisAsyncContext *ac, void *reply,
         ngx_del_timer(&op->timer);
     }
 
-    if (rep == NULL) {
-        op->error = ngx_http_yoti_idv_redis.error
-                    ? ngx_http_yoti_idv_redis.error : "redis:closed";
-        goto done;
-    }
+    op->error = error;
+    op->done(op->data);
+}
 
-    if (ngx_http_yoti_idv_redis.setup_failed) {
-        /* sent behind a failed AUTH or SELECT: perhaps from another db */
-        op->error = ngx_http_yoti_idv_redis.error;
-        goto done;
+
+static void
+ngx_http_yoti_idv_redis_lookup_done(redisAsyncContext *ac, redisReply *rep,
+    ngx_http_yoti_idv_redis_op_t *op)
+{
+    ngx_yoti_idv_value_t             values[2];
+    ngx_yoti_idv_mget_rc_e           rc;
+    ngx_http_yoti_idv_redis_node_t  *node;
+
+    node = ac->data;
+
+    op->token = NULL;
+
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
     }
 
     rc = ngx_yoti_idv_mget_reply(rep, op->nkeys, values);
@@ -187,8 +586,9 @@ ngx_http_yoti_idv_redis_lookup_reply(redisAsyncContext *ac, void *reply,
 
     case NGX_YOTI_IDV_MGET_OK:
         /* a server that answers: the next failure backs off from scratch */
-        ngx_http_yoti_idv_redis.backoff = 0;
-        ngx_http_yoti_idv_redis.error = NULL;
+        node->backoff = 0;
+        node->error = NULL;
+        ngx_http_yoti_idv_metric_redis_up(1);
 
         if (ngx_http_yoti_idv_redis_copy(op, values) != NGX_OK) {
             op->error = "redis:error";
@@ -211,8 +611,6 @@ ngx_http_yoti_idv_redis_lookup_reply(redisAsyncContext *ac, void *reply,
                       rep->type);
         op->error = "redis:error";
     }
-
-done:
 
     op->done(op->data);
 }
@@ -254,16 +652,35 @@ ngx_http_yoti_idv_redis_timeout(ngx_event_t *ev)
 {
     ngx_http_yoti_idv_redis_op_t *op = ev->data;
 
-    ngx_log_error(NGX_LOG_ERR, op->log, 0,
-                  "yoti_idv: redis at \"%V\" did not answer in time",
-                  &ngx_http_yoti_idv_redis.conf->name);
+    ngx_http_yoti_idv_redis_node_t  *node;
+
+    node = op->token ? op->token->node : NULL;
+
+    if (node) {
+        ngx_log_error(NGX_LOG_ERR, op->log, 0,
+                      "yoti_idv: redis at \"%V\" did not answer in time",
+                      &node->name);
+
+    } else if (ngx_http_yoti_idv_redis_is(SENTINEL)) {
+        ngx_log_error(NGX_LOG_ERR, op->log, 0,
+                      "yoti_idv: no sentinel named the redis master in time");
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, op->log, 0,
+                      "yoti_idv: the redis cluster's slot map did not come "
+                      "in time");
+    }
 
     ngx_http_yoti_idv_redis_cancel(op);
 
-    op->error = "redis:timeout";
+    op->error = (node || ngx_http_yoti_idv_redis_is(CLUSTER))
+                ? "redis:timeout" : "redis:sentinel";
 
     /* a server that does not answer one command will not answer others */
-    ngx_http_yoti_idv_redis_drop("redis:timeout");
+
+    if (node) {
+        ngx_http_yoti_idv_redis_drop(node, "redis:timeout");
+    }
 
     op->done(op->data);
 }
@@ -291,22 +708,21 @@ void
 ngx_http_yoti_idv_redis_store(ngx_http_yoti_idv_redis_conf_t *rcf,
     ngx_log_t *log, ngx_str_t *key, ngx_str_t *value, time_t ttl)
 {
-    size_t              len[5];
-    u_char              ex[NGX_TIME_T_LEN];
-    const char         *argv[5], *err;
-    redisAsyncContext  *ac;
+    size_t                            len[5];
+    u_char                            ex[NGX_TIME_T_LEN];
+    const char                       *argv[5], *err;
+    ngx_http_yoti_idv_redis_t        *rd;
+    ngx_http_yoti_idv_redis_token_t  *token;
 
-    ac = ngx_http_yoti_idv_redis_get(log, rcf, &err);
-    if (ac == NULL) {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
-                       "yoti_idv redis store skipped: %s", err);
-        return;
+    rd = &ngx_http_yoti_idv_redis;
+
+    if (rd->conf == NULL) {
+        ngx_http_yoti_idv_redis_init(rcf);
     }
 
-    if (!ngx_http_yoti_idv_redis.ready) {
-        /* a write queued behind a SELECT that may fail could go to db 0 */
+    if (rcf->mode == NGX_HTTP_YOTI_IDV_REDIS_SENTINEL && !rd->master_known) {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
-                       "yoti_idv redis store skipped: connection not ready");
+                       "yoti_idv redis store skipped: no master known");
         return;
     }
 
@@ -323,65 +739,71 @@ ngx_http_yoti_idv_redis_store(ngx_http_yoti_idv_redis_conf_t *rcf,
     argv[4] = (const char *) ex;
     len[4] = ngx_sprintf(ex, "%T", ttl) - ex;
 
-    if (redisAsyncCommandArgv(ac, ngx_http_yoti_idv_redis_store_reply, NULL,
-                              5, argv, len)
-        != REDIS_OK)
-    {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "yoti_idv: the verdict could not be cached in redis");
+    token = ngx_http_yoti_idv_redis_token(log, rcf, 5, argv, len);
+    if (token == NULL) {
+        return;
     }
+
+    token->store = 1;
+
+    if (ngx_http_yoti_idv_redis_send(log, token, &err) != NGX_OK) {
+        ngx_free(token);
+
+        if (ngx_strcmp(err, "redis:not_ready") == 0) {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
+                           "yoti_idv redis store skipped: "
+                           "connection not ready");
+            return;
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "yoti_idv redis store skipped: %s", err);
+        return;
+    }
+
+    ngx_http_yoti_idv_metric_inc(REDIS_SET);
 }
 
 
-static void
-ngx_http_yoti_idv_redis_store_reply(redisAsyncContext *ac, void *reply,
-    void *privdata)
-{
-    redisReply  *rep = reply;
-
-    if (rep && rep->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_WARN, ngx_http_yoti_idv_redis.log, 0,
-                      "yoti_idv: caching the verdict in redis failed: "
-                      "\"%*s\"", ngx_min(rep->len, 128), rep->str);
-    }
-}
-
-
-static redisAsyncContext *
+redisAsyncContext *
 ngx_http_yoti_idv_redis_get(ngx_log_t *log,
-    ngx_http_yoti_idv_redis_conf_t *rcf, const char **err)
+    ngx_http_yoti_idv_redis_node_t *node, const char **err)
 {
-    int                         n;
-    size_t                      len[2];
-    u_char                      db[NGX_INT_T_LEN];
-    const char                 *argv[2];
-    redisAsyncContext          *ac;
-    ngx_connection_t           *c;
-    ngx_http_yoti_idv_redis_t  *rd;
+    int                              n;
+    size_t                           len[3];
+    u_char                           db[NGX_INT_T_LEN];
+    const char                      *argv[3];
+    redisAsyncContext               *ac;
+    ngx_connection_t                *c;
+    ngx_http_yoti_idv_redis_t       *rd;
+    ngx_http_yoti_idv_redis_conf_t  *rcf;
 
     rd = &ngx_http_yoti_idv_redis;
+    rcf = rd->conf;
 
-    if (rd->ac) {
-        return rd->ac;
+    if (node->ac) {
+        return node->ac;
     }
 
     /* after a failure, not before the backoff ends */
 
-    if (rd->conf && (ngx_msec_int_t) (rd->retry_at - ngx_current_msec) > 0) {
-        *err = rd->error ? rd->error : "redis:down";
+    if (node->used && (ngx_msec_int_t) (node->retry_at - ngx_current_msec) > 0)
+    {
+        *err = node->error ? node->error : "redis:down";
         return NULL;
     }
 
-    rd->conf = rcf;
-    rd->log = ngx_cycle->log;
+    ngx_http_yoti_idv_metric_add(NGX_HTTP_YOTI_IDV_M_REDIS_RECONNECTS,
+                                 node->used);
+    node->used = 1;
 
     /* the address was resolved at configuration time: no DNS here */
 
-    if (rcf->port == 0) {
-        ac = redisAsyncConnectUnix((const char *) rcf->host.data);
+    if (node->port == 0) {
+        ac = redisAsyncConnectUnix((const char *) node->host);
 
     } else {
-        ac = redisAsyncConnect((const char *) rcf->host.data, rcf->port);
+        ac = redisAsyncConnect((const char *) node->host, node->port);
     }
 
     if (ac == NULL) {
@@ -393,10 +815,11 @@ ngx_http_yoti_idv_redis_get(ngx_log_t *log,
 
     if (ac->err) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "yoti_idv: cannot connect to redis at \"%V\": %s",
-                      &rcf->name, ac->errstr);
+                      "yoti_idv: cannot connect to %s at \"%V\": %s",
+                      node->sentinel ? "sentinel" : "redis", &node->name,
+                      ac->errstr);
         redisAsyncFree(ac);
-        ngx_http_yoti_idv_redis_failed("redis:connect");
+        ngx_http_yoti_idv_redis_failed(node, "redis:connect");
         *err = "redis:connect";
         return NULL;
     }
@@ -404,7 +827,7 @@ ngx_http_yoti_idv_redis_get(ngx_log_t *log,
     c = ngx_get_connection(ac->c.fd, rd->log);
     if (c == NULL) {
         redisAsyncFree(ac);
-        ngx_http_yoti_idv_redis_failed("redis:connect");
+        ngx_http_yoti_idv_redis_failed(node, "redis:connect");
         *err = "redis:connect";
         return NULL;
     }
@@ -415,7 +838,7 @@ ngx_http_yoti_idv_redis_get(ngx_log_t *log,
     c->read->log = rd->log;
     c->write->log = rd->log;
 
-    ac->data = rd;
+    ac->data = node;
     ac->ev.data = c;
     ac->ev.addRead = ngx_http_yoti_idv_redis_add_read;
     ac->ev.delRead = ngx_http_yoti_idv_redis_del_read;
@@ -423,10 +846,11 @@ ngx_http_yoti_idv_redis_get(ngx_log_t *log,
     ac->ev.delWrite = ngx_http_yoti_idv_redis_del_write;
     ac->ev.cleanup = ngx_http_yoti_idv_redis_cleanup;
 
-    rd->ac = ac;
-    rd->conn = c;
-    rd->ready = (rcf->password.len == 0 && rcf->db == 0);
-    rd->setup_failed = 0;
+    node->ac = ac;
+    node->conn = c;
+    node->setups = 0;
+    node->ready = 0;
+    node->setup_failed = 0;
 
     redisAsyncSetConnectCallback(ac, ngx_http_yoti_idv_redis_connected);
     redisAsyncSetDisconnectCallback(ac, ngx_http_yoti_idv_redis_disconnected);
@@ -434,29 +858,65 @@ ngx_http_yoti_idv_redis_get(ngx_log_t *log,
     /* the connect completes on the first write event */
     ngx_http_yoti_idv_redis_add_write(c);
 
-    rd->connect_timer.handler = ngx_http_yoti_idv_redis_connect_timeout;
-    rd->connect_timer.data = c;
-    rd->connect_timer.log = rd->log;
-    rd->connect_timer.cancelable = 1;
+    node->connect_timer.handler = ngx_http_yoti_idv_redis_connect_timeout;
+    node->connect_timer.data = node;
+    node->connect_timer.log = rd->log;
+    node->connect_timer.cancelable = 1;
 
-    ngx_add_timer(&rd->connect_timer, rcf->connect_timeout);
+    ngx_add_timer(&node->connect_timer, rcf->connect_timeout);
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
-                   "yoti_idv redis connecting to \"%V\"", &rcf->name);
+                   "yoti_idv redis connecting to \"%V\"", &node->name);
 
-    /* AUTH and SELECT go first on the connection, commands queue behind */
+    /*
+     * AUTH, SELECT and (for a master named by the sentinels) ROLE go
+     * first on the connection, commands queue behind
+     */
+
+    if (node->sentinel) {
+
+        if (rcf->sentinel_password.len) {
+            argv[0] = "AUTH";
+            len[0] = sizeof("AUTH") - 1;
+            argv[1] = (const char *) rcf->sentinel_password.data;
+            len[1] = rcf->sentinel_password.len;
+
+            if (redisAsyncCommandArgv(ac, ngx_http_yoti_idv_redis_setup_reply,
+                                      (void *) "AUTH", 2, argv, len)
+                != REDIS_OK)
+            {
+                goto failed;
+            }
+
+            node->setups++;
+        }
+
+        goto done;
+    }
+
+    /* AUTH <password>, or AUTH <user> <password> for an ACL user */
 
     if (rcf->password.len) {
         argv[0] = "AUTH";
         len[0] = sizeof("AUTH") - 1;
-        argv[1] = (const char *) rcf->password.data;
-        len[1] = rcf->password.len;
+        n = 1;
 
-        n = redisAsyncCommandArgv(ac, ngx_http_yoti_idv_redis_setup_reply,
-                                  (void *) "AUTH", 2, argv, len);
-        if (n != REDIS_OK) {
+        if (rcf->user.len) {
+            argv[n] = (const char *) rcf->user.data;
+            len[n++] = rcf->user.len;
+        }
+
+        argv[n] = (const char *) rcf->password.data;
+        len[n++] = rcf->password.len;
+
+        if (redisAsyncCommandArgv(ac, ngx_http_yoti_idv_redis_setup_reply,
+                                  (void *) "AUTH", n, argv, len)
+            != REDIS_OK)
+        {
             goto failed;
         }
+
+        node->setups++;
     }
 
     if (rcf->db) {
@@ -465,18 +925,36 @@ ngx_http_yoti_idv_redis_get(ngx_log_t *log,
         argv[1] = (const char *) db;
         len[1] = ngx_sprintf(db, "%ui", rcf->db) - db;
 
-        n = redisAsyncCommandArgv(ac, ngx_http_yoti_idv_redis_setup_reply,
-                                  (void *) "SELECT", 2, argv, len);
-        if (n != REDIS_OK) {
+        if (redisAsyncCommandArgv(ac, ngx_http_yoti_idv_redis_setup_reply,
+                                  (void *) "SELECT", 2, argv, len)
+            != REDIS_OK)
+        {
             goto failed;
         }
+
+        node->setups++;
     }
+
+    if (rcf->mode == NGX_HTTP_YOTI_IDV_REDIS_SENTINEL) {
+        if (redisAsyncCommand(ac, ngx_http_yoti_idv_redis_setup_reply,
+                              (void *) "ROLE", "ROLE")
+            != REDIS_OK)
+        {
+            goto failed;
+        }
+
+        node->setups++;
+    }
+
+done:
+
+    node->ready = (node->setups == 0);
 
     return ac;
 
 failed:
 
-    ngx_http_yoti_idv_redis_drop("redis:connect");
+    ngx_http_yoti_idv_redis_drop(node, "redis:connect");
     *err = "redis:connect";
     return NULL;
 }
@@ -488,90 +966,137 @@ ngx_http_yoti_idv_redis_setup_reply(redisAsyncContext *ac, void *reply,
 {
     const char *cmd = privdata;
 
+    int                              role;
     redisReply                      *rep = reply;
+    const char                      *param;
     ngx_http_yoti_idv_redis_t       *rd;
-    ngx_http_yoti_idv_redis_conf_t  *rcf;
+    ngx_http_yoti_idv_redis_node_t  *node;
 
     rd = &ngx_http_yoti_idv_redis;
-    rcf = rd->conf;
+    node = ac->data;
 
-    if (rep == NULL) {
+    if (rep == NULL || node->setup_failed) {
+        return;
+    }
+
+    if (cmd[0] == 'R' && rep->type != REDIS_REPLY_ERROR) {
+
+        role = ngx_yoti_idv_role_is_master(rep);
+
+        if (role == 1) {
+            goto ok;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "yoti_idv: redis at \"%V\" is not the master of "
+                      "\"%V\" (ROLE: \"%*s\"), asking the sentinels again",
+                      &node->name, &rd->conf->master,
+                      (role == 0) ? ngx_min(rep->element[0]->len, 32) : 1,
+                      (role == 0) ? rep->element[0]->str : "?");
+
+        node->setup_failed = 1;
+        ngx_http_yoti_idv_redis_failed(node, "redis:role");
+
+        /* the address has to be asked for again */
+        node->backoff = 0;
+        rd->master_known = 0;
+
+        redisAsyncDisconnect(ac);
         return;
     }
 
     if (rep->type != REDIS_REPLY_ERROR) {
-
-        /* SELECT, when there is one, comes last */
-
-        if (cmd[0] == 'S' || rcf->db == 0) {
-            rd->ready = 1;
-        }
-
-        return;
+        goto ok;
     }
 
     /* the password is not logged */
 
-    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                  "yoti_idv: redis at \"%V\" refused %s: \"%*s\", check "
-                  "the %s parameter of \"yoti_idv_redis\"",
-                  &rcf->name, cmd, ngx_min(rep->len, 128), rep->str,
-                  cmd[0] == 'A' ? "password=" : "db=");
+    if (node->sentinel) {
+        param = "sentinel_password=";
 
-    rd->setup_failed = 1;
-    ngx_http_yoti_idv_redis_failed((cmd[0] == 'A') ? "redis:auth"
-                                                   : "redis:select");
+    } else if (cmd[0] == 'A') {
+        param = rd->conf->user.len ? "user= and password=" : "password=";
+
+    } else if (cmd[0] == 'S') {
+        param = "db=";
+
+    } else {
+        param = "user=";
+    }
+
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                  "yoti_idv: %s at \"%V\" refused %s: \"%*s\", check "
+                  "the %s parameter%s of \"yoti_idv_redis\"",
+                  node->sentinel ? "sentinel" : "redis",
+                  &node->name, cmd, ngx_min(rep->len, 128), rep->str, param,
+                  (param[0] == 'u' && param[5] == ' ') ? "s" : "");
+
+    node->setup_failed = 1;
+    ngx_http_yoti_idv_redis_failed(node, (cmd[0] == 'A') ? "redis:auth"
+                                         : (cmd[0] == 'S') ? "redis:select"
+                                                           : "redis:error");
 
     /* replies queued behind fail too, and the backoff spares the server */
     redisAsyncDisconnect(ac);
+    return;
+
+ok:
+
+    if (--node->setups == 0) {
+        node->ready = 1;
+    }
 }
 
 
 static void
 ngx_http_yoti_idv_redis_connected(const redisAsyncContext *ac, int status)
 {
-    ngx_http_yoti_idv_redis_t  *rd = ac->data;
+    ngx_http_yoti_idv_redis_node_t  *node = ac->data;
 
-    if (rd->connect_timer.timer_set) {
-        ngx_del_timer(&rd->connect_timer);
+    if (node->connect_timer.timer_set) {
+        ngx_del_timer(&node->connect_timer);
     }
 
     if (status != REDIS_OK) {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                      "yoti_idv: cannot connect to redis at \"%V\": %s",
-                      &rd->conf->name, ac->errstr);
-        ngx_http_yoti_idv_redis_failed("redis:connect");
+        ngx_log_error(NGX_LOG_ERR, ngx_http_yoti_idv_redis.log, 0,
+                      "yoti_idv: cannot connect to %s at \"%V\": %s",
+                      node->sentinel ? "sentinel" : "redis", &node->name,
+                      ac->errstr);
+        ngx_http_yoti_idv_redis_failed(node, "redis:connect");
         return;
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, rd->log, 0,
-                   "yoti_idv redis connected to \"%V\"", &rd->conf->name);
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_http_yoti_idv_redis.log, 0,
+                   "yoti_idv redis connected to \"%V\"", &node->name);
+
+    ngx_http_yoti_idv_metric_redis_up(node->ready);
 
     /* an idle connection a firewall dropped is noticed, not waited on */
 
-    if (rd->conf->port && redisEnableKeepAlive((redisContext *) &ac->c)
-                          != REDIS_OK)
+    if (node->port && redisEnableKeepAlive((redisContext *) &ac->c)
+                      != REDIS_OK)
     {
-        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+        ngx_log_error(NGX_LOG_WARN, ngx_http_yoti_idv_redis.log, 0,
                       "yoti_idv: no TCP keepalive on the redis connection");
     }
 
-    /* the backoff ends with a good reply, see lookup_reply() */
+    /* the backoff ends with a good reply, see lookup_done() */
 }
 
 
 static void
 ngx_http_yoti_idv_redis_disconnected(const redisAsyncContext *ac, int status)
 {
-    ngx_http_yoti_idv_redis_t  *rd = ac->data;
+    ngx_http_yoti_idv_redis_node_t  *node = ac->data;
 
     /* the module's own drops were accounted for in redis_drop() */
 
     if (status != REDIS_OK) {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                      "yoti_idv: connection to redis at \"%V\" lost: %s",
-                      &rd->conf->name, ac->errstr);
-        ngx_http_yoti_idv_redis_failed("redis:closed");
+        ngx_log_error(NGX_LOG_ERR, ngx_http_yoti_idv_redis.log, 0,
+                      "yoti_idv: connection to %s at \"%V\" lost: %s",
+                      node->sentinel ? "sentinel" : "redis", &node->name,
+                      ac->errstr);
+        ngx_http_yoti_idv_redis_failed(node, "redis:closed");
     }
 }
 
@@ -579,28 +1104,27 @@ ngx_http_yoti_idv_redis_disconnected(const redisAsyncContext *ac, int status)
 static void
 ngx_http_yoti_idv_redis_connect_timeout(ngx_event_t *ev)
 {
-    ngx_http_yoti_idv_redis_t  *rd;
+    ngx_http_yoti_idv_redis_node_t  *node = ev->data;
 
-    rd = &ngx_http_yoti_idv_redis;
+    ngx_log_error(NGX_LOG_ERR, ngx_http_yoti_idv_redis.log, 0,
+                  "yoti_idv: connecting to %s at \"%V\" timed out",
+                  node->sentinel ? "sentinel" : "redis", &node->name);
 
-    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                  "yoti_idv: connecting to redis at \"%V\" timed out",
-                  &rd->conf->name);
-
-    ngx_http_yoti_idv_redis_drop("redis:connect_timeout");
+    ngx_http_yoti_idv_redis_drop(node, "redis:connect_timeout");
 }
 
 
 /* frees the context now: pending commands get no reply (NULL) */
 
 static void
-ngx_http_yoti_idv_redis_drop(const char *error)
+ngx_http_yoti_idv_redis_drop(ngx_http_yoti_idv_redis_node_t *node,
+    const char *error)
 {
     redisAsyncContext  *ac;
 
-    ac = ngx_http_yoti_idv_redis.ac;
+    ac = node->ac;
 
-    ngx_http_yoti_idv_redis_failed(error);
+    ngx_http_yoti_idv_redis_failed(node, error);
 
     if (ac) {
         redisAsyncFree(ac);
@@ -609,19 +1133,40 @@ ngx_http_yoti_idv_redis_drop(const char *error)
 
 
 static void
-ngx_http_yoti_idv_redis_failed(const char *error)
+ngx_http_yoti_idv_redis_failed(ngx_http_yoti_idv_redis_node_t *node,
+    const char *error)
 {
     ngx_http_yoti_idv_redis_t  *rd;
 
     rd = &ngx_http_yoti_idv_redis;
 
-    rd->error = error;
+    node->error = error;
+    ngx_http_yoti_idv_metric_redis_up(0);
 
-    rd->backoff = rd->backoff ? ngx_min(rd->backoff * 2,
-                                        NGX_HTTP_YOTI_IDV_REDIS_BACKOFF_MAX)
-                              : NGX_HTTP_YOTI_IDV_REDIS_BACKOFF_MIN;
+    node->backoff = node->backoff ? ngx_min(node->backoff * 2,
+                                            NGX_HTTP_YOTI_IDV_REDIS_BACKOFF_MAX)
+                                  : NGX_HTTP_YOTI_IDV_REDIS_BACKOFF_MIN;
 
-    rd->retry_at = ngx_current_msec + rd->backoff;
+    node->retry_at = ngx_current_msec + node->backoff;
+
+    switch (rd->conf->mode) {
+
+    case NGX_HTTP_YOTI_IDV_REDIS_CLUSTER:
+        /* a lost node: perhaps a failover, the map will say */
+        ngx_http_yoti_idv_redis_refresh();
+        break;
+
+    case NGX_HTTP_YOTI_IDV_REDIS_SENTINEL:
+
+        if (node == &rd->nodes[0] || node == rd->subscriber) {
+            ngx_http_yoti_idv_redis_master_lost();
+        }
+
+        break;
+
+    default:
+        break;
+    }
 }
 
 
@@ -709,9 +1254,11 @@ ngx_http_yoti_idv_redis_cleanup(void *data)
 {
     ngx_connection_t  *c = data;
 
-    ngx_http_yoti_idv_redis_t  *rd;
+    redisAsyncContext               *ac;
+    ngx_http_yoti_idv_redis_node_t  *node;
 
-    rd = &ngx_http_yoti_idv_redis;
+    ac = c->data;
+    node = ac->data;
 
     if (c->read->active) {
         (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
@@ -732,14 +1279,14 @@ ngx_http_yoti_idv_redis_cleanup(void *data)
     ngx_free_connection(c);
     c->fd = (ngx_socket_t) -1;
 
-    if (rd->connect_timer.timer_set) {
-        ngx_del_timer(&rd->connect_timer);
+    if (node->connect_timer.timer_set) {
+        ngx_del_timer(&node->connect_timer);
     }
 
-    if (rd->conn == c) {
-        rd->ac = NULL;
-        rd->conn = NULL;
-        rd->ready = 0;
+    if (node->conn == c) {
+        node->ac = NULL;
+        node->conn = NULL;
+        node->ready = 0;
     }
 }
 
@@ -747,8 +1294,29 @@ ngx_http_yoti_idv_redis_cleanup(void *data)
 void
 ngx_http_yoti_idv_redis_exit_process(ngx_cycle_t *cycle)
 {
-    if (ngx_http_yoti_idv_redis.ac) {
-        ngx_http_yoti_idv_redis.error = "redis:closed";
-        redisAsyncFree(ngx_http_yoti_idv_redis.ac);
+    ngx_uint_t                        i;
+    ngx_http_yoti_idv_redis_t        *rd;
+    ngx_http_yoti_idv_redis_token_t  *token, *next;
+
+    rd = &ngx_http_yoti_idv_redis;
+
+    for (token = rd->pending; token; token = next) {
+        next = token->next;
+
+        if (token->op) {
+            token->op->token = NULL;
+        }
+
+        ngx_free(token);
+    }
+
+    rd->pending = NULL;
+    rd->pending_last = &rd->pending;
+
+    for (i = 0; i < rd->nnodes; i++) {
+        if (rd->nodes[i].ac) {
+            rd->nodes[i].error = "redis:closed";
+            redisAsyncFree(rd->nodes[i].ac);
+        }
     }
 }

@@ -15,6 +15,13 @@
  * take its verdict, so a burst costs one provider request.  A waiter knows
  * the fetch it waited for is done when the entry's "gen", the zone's count
  * of stores, is no longer the one it saw.
+ *
+ * A verdict is kept "stale" (msec) past its end for
+ * yoti_idv_cache_use_stale; a fresh one in its last tenth is refreshed in
+ * the background by one request (yoti_idv_cache_background_update), the
+ * store's time being the entry's "lock" once the fetch is over.  The
+ * zone's circuit breakers sit in a small header allocated before the
+ * table.
  */
 
 
@@ -28,8 +35,15 @@
 #define NGX_HTTP_YOTI_IDV_SHM_POLL_MAX    16
 
 
+typedef struct {
+    ngx_http_yoti_idv_breaker_t    breakers[NGX_HTTP_YOTI_IDV_BREAKERS];
+    ngx_yoti_idv_zone_t           *table;
+} ngx_http_yoti_idv_shm_sh_t;
+
+
 struct ngx_http_yoti_idv_zone_s {
     ngx_yoti_idv_zone_t           *sh;
+    ngx_http_yoti_idv_shm_sh_t    *hdr;
     ngx_slab_pool_t               *shpool;
     ngx_shm_zone_t                *shm_zone;
     time_t                         ttl;
@@ -43,6 +57,12 @@ static ngx_int_t ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_shm_op_t *op,
     ngx_yoti_idv_zone_entry_t *e);
 static ngx_int_t ngx_http_yoti_idv_shm_copy(ngx_http_yoti_idv_shm_op_t *op,
     ngx_yoti_idv_zone_entry_t *e);
+static ngx_uint_t ngx_http_yoti_idv_shm_usable(
+    ngx_http_yoti_idv_shm_op_t *op, ngx_yoti_idv_zone_entry_t *e,
+    ngx_msec_t now);
+static ngx_uint_t ngx_http_yoti_idv_shm_refresh(ngx_http_yoti_idv_zone_t *zone,
+    ngx_http_yoti_idv_shm_op_t *op, ngx_yoti_idv_zone_entry_t *e,
+    ngx_msec_t now);
 static void ngx_http_yoti_idv_shm_poll(ngx_event_t *ev);
 
 
@@ -137,6 +157,7 @@ ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     if (ozone) {
         /* a reload keeps the verdicts, and the key they are hashed with */
         zone->sh = ozone->sh;
+        zone->hdr = ozone->hdr;
         zone->shpool = ozone->shpool;
         return NGX_OK;
     }
@@ -144,11 +165,18 @@ ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
     if (shm_zone->shm.exists) {
-        zone->sh = zone->shpool->data;
+        zone->hdr = zone->shpool->data;
+        zone->sh = zone->hdr->table;
         return NGX_OK;
     }
 
-    /* every free page, once: the table is never allocated from again */
+    zone->hdr = ngx_slab_calloc(zone->shpool,
+                                sizeof(ngx_http_yoti_idv_shm_sh_t));
+    if (zone->hdr == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* every free page left, once: the table is never allocated from again */
 
     size = zone->shpool->pfree * ngx_pagesize;
 
@@ -175,7 +203,8 @@ ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
-    zone->shpool->data = zone->sh;
+    zone->hdr->table = zone->sh;
+    zone->shpool->data = zone->hdr;
 
     ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
                   "yoti_idv_cache_zone \"%V\": %uD entries",
@@ -200,6 +229,7 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
 {
     uint32_t                    n;
     ngx_int_t                   rc;
+    ngx_uint_t                  bound;
     ngx_msec_t                  now;
     ngx_yoti_idv_zone_t        *z;
     ngx_http_yoti_idv_zone_t   *zone;
@@ -209,6 +239,11 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
     z = zone->sh;
 
     op->rc = NGX_DECLINED;
+    op->stale = 0;
+    op->refresh = 0;
+
+    /* for the mapping's session, an expired entry waits for the mapping */
+    bound = (op->session_id.len != 0);
 
     if (op->session_id.len > NGX_YOTI_IDV_ZONE_SID_LEN) {
         return NGX_ERROR;
@@ -234,8 +269,40 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
         rc = ngx_http_yoti_idv_shm_take(op, e);
 
         if (rc == NGX_OK) {
+
+            /* in the last tenth of its life: this request refreshes it */
+
+            if (op->background
+                && (ngx_msec_int_t) ((ngx_msec_t) e->expire - now)
+                   < (ngx_msec_int_t) ((ngx_msec_t) e->expire
+                                       - (ngx_msec_t) e->lock) / 10)
+            {
+                (void) ngx_http_yoti_idv_shm_refresh(zone, op, e, now);
+            }
+
             ngx_shmtx_unlock(&zone->shpool->mutex);
             return NGX_OK;
+        }
+
+        /*
+         * expired within the stale window: kept in op for when the
+         * provider cannot answer (or answered at once, in the background)
+         */
+
+        if (ngx_http_yoti_idv_shm_usable(op, e, now)
+            && ngx_http_yoti_idv_shm_copy(op, e) == NGX_OK)
+        {
+            op->rc = NGX_DECLINED;
+            op->stale = 1;
+
+            if (op->background && bound) {
+                (void) ngx_http_yoti_idv_shm_refresh(zone, op, e, now);
+
+                ngx_shmtx_unlock(&zone->shpool->mutex);
+
+                op->rc = NGX_OK;
+                return NGX_OK;
+            }
         }
 
         if ((e->flags & NGX_YOTI_IDV_ZONE_FETCHING)
@@ -292,6 +359,49 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
     op->owner = 1;
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * with the zone locked: the entry's fetch for this request, unless another
+ * request has it; the store's time is "lock" until then
+ */
+
+static ngx_uint_t
+ngx_http_yoti_idv_shm_refresh(ngx_http_yoti_idv_zone_t *zone,
+    ngx_http_yoti_idv_shm_op_t *op, ngx_yoti_idv_zone_entry_t *e,
+    ngx_msec_t now)
+{
+    if ((e->flags & NGX_YOTI_IDV_ZONE_FETCHING)
+        && (ngx_msec_int_t) ((ngx_msec_t) e->lock - now) > 0)
+    {
+        return 0;
+    }
+
+    e->flags |= NGX_YOTI_IDV_ZONE_FETCHING;
+    e->lock = now + zone->wait;
+
+    op->owner = 1;
+    op->refresh = 1;
+
+    return 1;
+}
+
+
+/*
+ * with the zone locked: an expired verdict that op->use_stale and the
+ * entry's own window still allow
+ */
+
+static ngx_uint_t
+ngx_http_yoti_idv_shm_usable(ngx_http_yoti_idv_shm_op_t *op,
+    ngx_yoti_idv_zone_entry_t *e, ngx_msec_t now)
+{
+    return op->use_stale
+           && e->verdict != NGX_YOTI_IDV_ERROR
+           && (ngx_msec_int_t) ((ngx_msec_t) e->stale - now) > 0
+           && (ngx_msec_int_t) (now - (ngx_msec_t) e->expire)
+              < (ngx_msec_int_t) op->use_stale;
 }
 
 
@@ -404,6 +514,15 @@ ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
         rc = (e->verdict == NGX_YOTI_IDV_ERROR)
              ? ngx_http_yoti_idv_shm_copy(op, e)
              : ngx_http_yoti_idv_shm_take(op, e);
+
+        if (rc == NGX_OK) {
+            op->stale = 0;
+
+        } else if (ngx_http_yoti_idv_shm_usable(op, e, now)) {
+            /* the fetch failed and kept the old verdict: serve it stale */
+            rc = ngx_http_yoti_idv_shm_copy(op, e);
+            op->stale = (rc == NGX_OK);
+        }
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -420,15 +539,17 @@ ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
 
 
 /*
- * the verdict of the fetch this request made for everyone; an entry that
- * went meanwhile (invalidated, flushed, evicted after its lock) is not
- * made again: an invalidation wins over the fetch in flight
+ * the verdict of the fetch this request made for everyone, kept "stale"
+ * seconds past its end for yoti_idv_cache_use_stale; valid -1: the fetch
+ * failed, and an expired verdict for the same session stays.  An entry
+ * that went meanwhile (invalidated, flushed, evicted after its lock) is
+ * not made again: an invalidation wins over the fetch in flight
  */
 
 void
 ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     ngx_yoti_idv_verdict_e verdict, const char *reason, ngx_str_t *session_id,
-    time_t valid)
+    time_t valid, time_t stale)
 {
     uint16_t                    id;
     uint32_t                    n;
@@ -462,6 +583,35 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
 
     e = ngx_yoti_idv_zone_entry(z, n);
 
+    if (valid < 0 && e->verdict != NGX_YOTI_IDV_ERROR
+        && (ngx_msec_int_t) ((ngx_msec_t) e->stale - now) > 0
+        && e->sid_len == session_id->len
+        && ngx_memcmp(e->sid, session_id->data, e->sid_len) == 0)
+    {
+        /*
+         * valid -1: the fetch failed and the request was answered from
+         * the expired verdict; it stays for its stale window, and the
+         * waiters see the fetch is over
+         */
+        e->flags &= ~NGX_YOTI_IDV_ZONE_FETCHING;
+        e->lock = now;
+
+        if (++z->gen == 0) {
+            z->gen = 1;
+        }
+
+        e->gen = z->gen;
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    if (valid < 0 || verdict == NGX_YOTI_IDV_ERROR) {
+        verdict = NGX_YOTI_IDV_ERROR;
+        valid = 0;
+        stale = 0;
+    }
+
     id = ngx_yoti_idv_zone_reason_id(z, reason, ngx_strlen(reason));
 
     if (id == NGX_YOTI_IDV_ZONE_NO_REASON
@@ -484,7 +634,9 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     e->reason = id;
     e->verdict = (uint8_t) verdict;
     e->flags &= ~NGX_YOTI_IDV_ZONE_FETCHING;
+    e->lock = now;                  /* the store's time, see lookup */
     e->expire = now + (ngx_msec_t) valid * 1000;
+    e->stale = e->expire + (ngx_msec_t) stale * 1000;
 
     if (++z->gen == 0) {
         z->gen = 1;
@@ -624,7 +776,19 @@ ngx_http_yoti_idv_shm_stats(ngx_shm_zone_t *shm_zone,
 
     st->entries = zs.entries;
     st->capacity = zs.capacity;
-    st->bytes_total = shm_zone->shm.size;
-    st->bytes_used = shm_zone->shm.size - zs.bytes_total + zs.bytes_used;
+    st->size = shm_zone->shm.size;
+    st->used = shm_zone->shm.size - zs.bytes_total + zs.bytes_used;
     st->evictions = zs.evictions;
+}
+
+
+/* the zone's circuit breakers, and the lock that guards them */
+
+ngx_http_yoti_idv_breaker_t *
+ngx_http_yoti_idv_shm_breakers(ngx_http_yoti_idv_zone_t *zone,
+    ngx_shmtx_t **mutex)
+{
+    *mutex = &zone->shpool->mutex;
+
+    return zone->hdr->breakers;
 }

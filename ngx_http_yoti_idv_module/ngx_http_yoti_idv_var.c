@@ -61,7 +61,8 @@ ngx_http_yoti_idv_variable(ngx_http_request_t *r,
     const char               *s;
     ngx_http_yoti_idv_ctx_t  *ctx;
 
-    static const char        *cache[] = { NULL, "BYPASS", "MISS", "HIT" };
+    static const char        *cache[] = { NULL, "BYPASS", "MISS", "HIT",
+                                          "STALE", "UPDATING" };
 
     ctx = ngx_http_yoti_idv_get_ctx(r);
 

@@ -4,6 +4,7 @@
  */
 
 
+#include <stdio.h>
 #include <string.h>
 
 #include "ngx_yoti_idv_cache.h"
@@ -27,11 +28,35 @@ ngx_yoti_idv_cached_parse(const char *p, size_t len, ngx_yoti_idv_cached_t *c)
 
     last = p + len;
 
-    if (len < 2 || p[0] != '1' || p[1] != ' ') {
+    c->expires = 0;
+
+    if (len >= 2 && p[0] == '2' && p[1] == ' ') {
+
+        /* "2 <expires, unix time> ...": as "1 ...", with its expiry */
+
+        p += 2;
+
+        for (n = 0; p < last && *p >= '0' && *p <= '9'; p++) {
+            if (n > 9999999999UL) {
+                return -1;
+            }
+
+            n = n * 10 + (*p - '0');
+        }
+
+        if (n == 0 || p == last || *p != ' ') {
+            return -1;
+        }
+
+        c->expires = (long) n;
+        sid = p + 1;
+
+    } else if (len >= 2 && p[0] == '1' && p[1] == ' ') {
+        sid = p + 2;
+
+    } else {
         return -1;
     }
-
-    sid = p + 2;
 
     verdict = memchr(sid, ' ', last - sid);
     if (verdict == NULL
@@ -93,9 +118,20 @@ size_t
 ngx_yoti_idv_cached_format(char *buf, size_t size, const char *session_id,
     size_t session_id_len, ngx_yoti_idv_verdict_e verdict, const char *reason)
 {
+    return ngx_yoti_idv_cached_format_until(buf, size, 0, session_id,
+                                            session_id_len, verdict, reason);
+}
+
+
+size_t
+ngx_yoti_idv_cached_format_until(char *buf, size_t size, long expires,
+    const char *session_id, size_t session_id_len,
+    ngx_yoti_idv_verdict_e verdict, const char *reason)
+{
     char        *p;
-    size_t       vlen, rlen, i;
+    size_t       vlen, rlen, i, elen;
     const char  *name;
+    char         exp[24];
 
     if (verdict != NGX_YOTI_IDV_ALLOW && verdict != NGX_YOTI_IDV_DENY
         && verdict != NGX_YOTI_IDV_PENDING)
@@ -122,13 +158,28 @@ ngx_yoti_idv_cached_format(char *buf, size_t size, const char *session_id,
     name = ngx_yoti_idv_verdict_name(verdict);
     vlen = strlen(name);
 
-    if (size < sizeof("1   ") - 1 + session_id_len + vlen + rlen) {
+    elen = 0;
+
+    if (expires > 0) {
+        elen = (size_t) snprintf(exp, sizeof(exp), "%ld ", expires);
+    }
+
+    if (size < sizeof("1   ") - 1 + elen + session_id_len + vlen + rlen) {
         return 0;
     }
 
     p = buf;
-    *p++ = '1';
-    *p++ = ' ';
+
+    if (elen) {
+        *p++ = '2';
+        *p++ = ' ';
+        memcpy(p, exp, elen);
+        p += elen;
+
+    } else {
+        *p++ = '1';
+        *p++ = ' ';
+    }
     memcpy(p, session_id, session_id_len);
     p += session_id_len;
     *p++ = ' ';

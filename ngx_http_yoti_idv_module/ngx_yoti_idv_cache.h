@@ -22,9 +22,14 @@
 #include "ngx_yoti_idv_eval.h"
 
 
-/* "1 <session id> <ALLOW|DENY|PENDING> <reason>" */
+/*
+ * "1 <session id> <ALLOW|DENY|PENDING> <reason>", or with its expiry
+ * (yoti_idv_cache_use_stale, _background_update: Redis keeps it longer)
+ * "2 <expires, unix time> <session id> <ALLOW|DENY|PENDING> <reason>"
+ */
 
 typedef struct {
+    long                       expires;     /* 0: "1 ...", none */
     const char                *session_id;  /* points into the value */
     size_t                     session_id_len;
     ngx_yoti_idv_verdict_e     verdict;     /* never ERROR */
@@ -42,6 +47,11 @@ int ngx_yoti_idv_cached_parse(const char *p, size_t len,
  * ERROR (never cached), an argument is not well-formed or buf is too small
  */
 size_t ngx_yoti_idv_cached_format(char *buf, size_t size,
+    const char *session_id, size_t session_id_len,
+    ngx_yoti_idv_verdict_e verdict, const char *reason);
+
+/* as ngx_yoti_idv_cached_format(), "2 <expires> ..." when expires > 0 */
+size_t ngx_yoti_idv_cached_format_until(char *buf, size_t size, long expires,
     const char *session_id, size_t session_id_len,
     ngx_yoti_idv_verdict_e verdict, const char *reason);
 

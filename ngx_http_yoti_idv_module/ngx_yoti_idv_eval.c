@@ -92,6 +92,7 @@ static int ngx_yoti_idv_filter(ngx_yoti_idv_doc_t *doc, cJSON *item,
     const ngx_yoti_idv_req_t *req, char *why, size_t size);
 static int ngx_yoti_idv_document_ok(cJSON *document,
     const ngx_yoti_idv_req_t *req, char *why, size_t size);
+static int ngx_yoti_idv_provider_error(const char *body, size_t len);
 static void ngx_yoti_idv_eval_age(ngx_yoti_idv_doc_t *doc,
     const ngx_yoti_idv_policy_t *policy, ngx_yoti_idv_result_t *res);
 static int ngx_yoti_idv_parse_date(const char *s, int *y, int *m, int *d);
@@ -122,9 +123,27 @@ ngx_yoti_idv_eval_response(int status, const char *body, size_t len,
         return;
 
     case 404:
-        ngx_yoti_idv_set(res, NGX_YOTI_IDV_DENY, "no_session");
-        ngx_yoti_idv_detail(res, "the provider has no such session (404)");
-        break;
+
+        /*
+         * the provider's own "not found" comes with its error body; a 404
+         * without one (an nginx or application page, an empty body) never
+         * reached the sessions endpoint: the configuration is wrong, and
+         * the user is not denied for it, nor is a DENY cached
+         */
+
+        if (ngx_yoti_idv_provider_error(body, len)) {
+            ngx_yoti_idv_set(res, NGX_YOTI_IDV_DENY, "no_session");
+            ngx_yoti_idv_detail(res, "the provider has no such session (404)");
+            break;
+        }
+
+        ngx_yoti_idv_set(res, NGX_YOTI_IDV_ERROR, "provider:404");
+        ngx_yoti_idv_detail(res, "404 without the provider's error body: the "
+                            "request did not reach the provider's sessions "
+                            "endpoint; check the URI of \"proxy_pass\" in "
+                            "the API location (a missing trailing \"/\", a "
+                            "wrong path)");
+        return;
 
     case 401:
         ngx_yoti_idv_set(res, NGX_YOTI_IDV_ERROR, "provider:401");
@@ -164,6 +183,36 @@ ngx_yoti_idv_eval_response(int status, const char *body, size_t len,
     }
 
     ngx_yoti_idv_error_body(body, len, res);
+}
+
+
+/* a body of the provider's errors: a JSON object with a string "code" */
+
+static int
+ngx_yoti_idv_provider_error(const char *body, size_t len)
+{
+    int          error, yes;
+    cJSON       *root;
+    size_t       offset;
+    const char  *dup;
+
+    if (body == NULL || len == 0) {
+        return 0;
+    }
+
+    root = ngx_yoti_idv_parse(body, len, &offset, &error);
+    if (root == NULL) {
+        return 0;
+    }
+
+    dup = NULL;
+
+    yes = cJSON_IsObject(root)
+          && ngx_yoti_idv_str(ngx_yoti_idv_get(root, "code", &dup)) != NULL;
+
+    cJSON_Delete(root);
+
+    return yes;
 }
 
 
@@ -215,6 +264,52 @@ ngx_yoti_idv_eval_session(const char *json, size_t len,
     }
 
     cJSON_Delete(root);
+}
+
+
+/*
+ * the check types of Yoti's SDKs (Node, Python, Java), and the seeds'
+ * FAMILIAR_FACE_SEARCH; IDENTITY_PROFILE is the module's own
+ */
+
+const char  ngx_yoti_idv_known_types[] =
+    "LIVENESS, FACE_COMPARISON, ID_DOCUMENT_AUTHENTICITY, "
+    "ID_DOCUMENT_TEXT_DATA_CHECK, ID_DOCUMENT_FACE_MATCH, "
+    "ID_DOCUMENT_COMPARISON, SUPPLEMENTARY_DOCUMENT_TEXT_DATA_CHECK, "
+    "THIRD_PARTY_IDENTITY, THIRD_PARTY_IDENTITY_FRAUD_1, "
+    "WATCHLIST_SCREENING, WATCHLIST_ADVANCED_CA, IBV_VISUAL_REVIEW_CHECK, "
+    "DOCUMENT_SCHEME_VALIDITY_CHECK, PROFILE_DOCUMENT_MATCH, "
+    "SYNECTICS_IDENTITY_FRAUD, FAMILIAR_FACE_SEARCH, IDENTITY_PROFILE";
+
+
+int
+ngx_yoti_idv_known_type(const char *type, size_t len)
+{
+    const char  *p, *end;
+
+    if (type == NULL || len == 0) {
+        return 0;
+    }
+
+    p = ngx_yoti_idv_known_types;
+
+    for ( ;; ) {
+        end = strchr(p, ',');
+
+        if (end == NULL) {
+            end = p + strlen(p);
+        }
+
+        if ((size_t) (end - p) == len && memcmp(p, type, len) == 0) {
+            return 1;
+        }
+
+        if (*end == '\0') {
+            return 0;
+        }
+
+        p = end + 2;
+    }
 }
 
 

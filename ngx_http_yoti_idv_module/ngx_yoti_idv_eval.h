@@ -120,6 +120,15 @@ int ngx_yoti_idv_uses_document(const char *type, size_t len);
 /* a requirement type token (config time): 1..64 of [A-Z0-9_] */
 int ngx_yoti_idv_valid_type(const char *type, size_t len);
 
+/*
+ * 1 for a check type the SDKs know (or IDENTITY_PROFILE), 0 for any other:
+ * unknown types are still evaluated, nginx -t only warns about them
+ */
+int ngx_yoti_idv_known_type(const char *type, size_t len);
+
+/* the known types, ", "-separated, for that warning */
+extern const char  ngx_yoti_idv_known_types[];
+
 /* default mode of a type: ANY for LIVENESS, ALL otherwise */
 int ngx_yoti_idv_default_mode(const char *type, size_t len);
 

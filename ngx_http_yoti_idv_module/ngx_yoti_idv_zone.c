@@ -370,7 +370,7 @@ ngx_yoti_idv_zone_add(ngx_yoti_idv_zone_t *z, const uint64_t key[2],
     e->uid = uid;
     e->sid_next = 0;
     e->sid_prev = 0;
-    e->spare = 0;
+    e->stale = now;
 
     e->next = home->key_head;
     home->key_head = n;
@@ -442,7 +442,7 @@ ngx_yoti_idv_zone_evict(ngx_yoti_idv_zone_t *z, uint64_t now)
             continue;
         }
 
-        if ((int64_t) (e->expire - now) <= 0) {
+        if (ngx_yoti_idv_zone_expired(e, now)) {
             victim = n;
             break;
         }
@@ -469,7 +469,7 @@ ngx_yoti_idv_zone_evict(ngx_yoti_idv_zone_t *z, uint64_t now)
         }
     }
 
-    if ((int64_t) (ngx_yoti_idv_zone_entry(z, victim)->expire - now) > 0) {
+    if (!ngx_yoti_idv_zone_expired(ngx_yoti_idv_zone_entry(z, victim), now)) {
         z->evictions++;
     }
 

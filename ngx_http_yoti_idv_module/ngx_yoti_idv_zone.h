@@ -31,7 +31,8 @@
  * Eviction is CLOCK: a hit sets the entry's "referenced" bit (a write
  * only when it was clear: a hot entry is only read), the hand clears it
  * when it passes, and an entry the hand finds expired or unreferenced
- * goes.  No list head is rewritten on a hit.
+ * goes (expired: past both "expire" and "stale").  No list head is
+ * rewritten on a hit.
  */
 
 
@@ -81,8 +82,12 @@ typedef struct {
     uint32_t                   sid_prev;
     uint32_t                   uid_prev;
 
-    /* free: 8 bytes, e.g. a "stale until" msec time */
-    uint64_t                   spare;
+    /*
+     * msec: the end of the verdict's stale window (yoti_idv_cache_use_stale),
+     * at or after "expire"; the entry is expired for eviction only when
+     * both have passed
+     */
+    uint64_t                   stale;
 } ngx_yoti_idv_zone_entry_t;
 
 
@@ -121,6 +126,10 @@ typedef struct {
 
 #define ngx_yoti_idv_zone_entries(z)                                         \
     ((ngx_yoti_idv_zone_entry_t *) ((unsigned char *) (z) + (z)->entries_off))
+
+/* past its verdict and its stale window */
+#define ngx_yoti_idv_zone_expired(e, now)                                    \
+    ((int64_t) ((e)->expire - (now)) <= 0 && (int64_t) ((e)->stale - (now)) <= 0)
 
 /* n: 1 .. capacity */
 #define ngx_yoti_idv_zone_entry(z, n)  (&ngx_yoti_idv_zone_entries(z)[(n) - 1])

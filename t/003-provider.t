@@ -1,5 +1,5 @@
 # Every way the provider can fail gives ERROR with yoti_idv_error_status and
-# a log line that says what to fix; 404 is a denial.
+# a log line that says what to fix; the provider's own 404 is a denial.
 
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
@@ -328,15 +328,17 @@ provider:500
 
 
 
-=== TEST 21: ...and a denial for a large 404 page
+=== TEST 21: ...and an error for a large 404 page: nothing shows it is the provider's
 --- more_headers
 X-User-Id: alice
 X-Session-Id: bigerror-404-x
---- error_code: 403
+--- error_code: 503
 --- response_headers
-X-IDV-Reason: no_session
+X-IDV-Verdict: ERROR
+X-IDV-Reason: provider:404
 --- error_log
 too big subrequest response
+provider:404, 404 without the provider's error body
 
 
 

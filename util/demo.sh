@@ -7,7 +7,8 @@
 #   util/demo.sh MODULE_SO NGINX_BINARY
 #
 # Everything listens on 127.0.0.1 only, runs in a temporary directory and
-# is stopped (by pid) when the script ends.
+# is stopped (by pid) when the script ends.  KEEP=1 (make demo KEEP=1)
+# keeps that directory: nginx.conf to copy from, the logs, the sessions.
 
 set -euo pipefail
 
@@ -25,7 +26,13 @@ cleanup() {
     for pid in "${pids[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
-    rm -rf "$work"
+    if [ "${KEEP:-0}" = 1 ]; then
+        echo
+        echo "demo: KEEP=1: the configuration is $work/nginx.conf," \
+             "the logs are in $work/logs"
+    else
+        rm -rf "$work"
+    fi
 }
 trap cleanup EXIT INT TERM
 
@@ -90,6 +97,7 @@ python3 "$top/t/mock/rekognition_mock.py" --port "$aws_port" \
 pids+=($!)
 
 port=$(free_port)
+metrics_port=$(free_port)
 cat > "$work/nginx.conf" <<EOF
 load_module $module;
 
@@ -203,6 +211,17 @@ http {
             return 200 "welcome to the members area, \$http_x_user_id\n";
         }
     }
+
+    # what Prometheus scrapes and a load balancer probes, for this host only
+    server {
+        listen 127.0.0.1:$metrics_port;
+
+        allow 127.0.0.1;
+        deny all;
+
+        location = /metrics { yoti_idv_metrics; }
+        location = /healthz { yoti_idv_health; }
+    }
 }
 EOF
 mkdir -p "$work/tmp"
@@ -215,6 +234,7 @@ wait_port "$redis_port"
 wait_port "$mock_port"
 wait_port "$aws_port"
 wait_port "$port"
+wait_port "$metrics_port"
 
 # what the app wrote when it created each user's session
 alice_session=3f2b9c1e-6a4d-4e8b-9c0a-1d2e3f4a5b6c
@@ -291,3 +311,11 @@ echo
 echo "the mock IDV API saw $(curl -s "http://127.0.0.1:$mock_port/__mock/count" | tr -d '\n') signed requests for 9 answers"
 echo "($(curl -s "http://127.0.0.1:$mock_port/__mock/count-media" | tr -d '\n') of them for document fields),"
 echo "the Rekognition mock $(curl -s "http://127.0.0.1:$aws_port/__mock/count" | tr -d '\n') signed requests for 4 answers; stopping."
+
+echo
+echo "GET http://127.0.0.1:$metrics_port/healthz -> $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$metrics_port/healthz") $(curl -s "http://127.0.0.1:$metrics_port/healthz")"
+echo
+echo "GET http://127.0.0.1:$metrics_port/metrics: what these requests produced"
+echo "(the series that are not 0; docs/operations.md, \"Monitoring\", has them all):"
+curl -s "http://127.0.0.1:$metrics_port/metrics" \
+    | grep -v '^#' | grep -v ' 0$' | sed 's/^/  /'

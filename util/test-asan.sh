@@ -22,6 +22,14 @@
 # LeakSanitizer's exit code is 0, so that nginx exits as it would
 # unsanitized (the runner checks how nginx -t and must_die exit).
 # t/asan.suppress lists ASan reports of nginx's own design.
+#
+# UndefinedBehaviorSanitizer: Debian's gcc runtime ignores log_path, so its
+# reports go to stderr, which is the error log of every nginx process once
+# it is open.  TEST_NGINX_SAN_DIR makes the t/compat runner fail the block
+# whose error log has a "runtime error:" line, and copy every report (of
+# error.log and of nginx's early stderr) to LOG_DIR/san.ubsan.*, counted
+# here like the others.  halt_on_error=0: nginx goes on, so that the test
+# reports it.  t/ubsan.suppress lists nginx's own undefined behaviour.
 
 module=$1
 nginx=$2
@@ -33,16 +41,16 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 rm -rf "$logs"
 mkdir -p "$logs"
 
-# halt_on_error=0 keeps a UBSan report from stopping nginx, so that the
-# test goes on and the report is counted; ASan errors still abort.
 ASAN_OPTIONS="log_path=$logs/san:detect_leaks=1:abort_on_error=0"
 ASAN_OPTIONS="$ASAN_OPTIONS:suppressions=$top/t/asan.suppress"
 ASAN_OPTIONS="$ASAN_OPTIONS:detect_stack_use_after_return=1"
 ASAN_OPTIONS="$ASAN_OPTIONS:strict_string_checks=1:check_initialization_order=1"
 ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0"
-UBSAN_OPTIONS="log_path=$logs/san:print_stacktrace=1:halt_on_error=0"
+UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0"
+UBSAN_OPTIONS="$UBSAN_OPTIONS:suppressions=$top/t/ubsan.suppress"
+TEST_NGINX_SAN_DIR=$logs
 LSAN_OPTIONS="exitcode=0"
-export ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+export ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS TEST_NGINX_SAN_DIR
 
 YOTI_IDV_COMPAT=1 "$top/util/prove.sh" "$module" "$nginx" "$@"
 rc=$?

@@ -1,35 +1,38 @@
--- Pipelined requests for many users (bench/zone_users.py):
---   wrk -s bench/wrk/users.lua URL -- DEPTH USERS MODE
--- MODE: "one" (X-User-Id: alice), "uniform" (u0 .. u<USERS-1>, uniformly
--- at random), "zipf" (log-uniform rank: P(rank k) ~ 1/k, Zipf with s = 1).
--- Every request is built fresh, so the user ids cover the whole range.
+-- One of N users a request, in turn: "X-User-Id: u1" ... "uN", so that
+-- every request is one of many known users (bench/stale.py) or a cluster's
+-- masters all serve (bench/redis_ha.py).  N is wrk's first script argument
+-- (wrk -s bench/wrk/users.lua URL -- N), else $BENCH_USERS, else 1000.
 
-local depth, users, mode, path
+local n = tonumber(os.getenv("BENCH_USERS") or "1000")
+local i = 0
 
 function init(args)
-    depth = tonumber(args[1]) or 16
-    users = tonumber(args[2]) or 1
-    mode = args[3] or "one"
-    path = wrk.path
-    math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 100000)
-end
-
-local function user()
-    if mode == "uniform" then
-        return "u" .. math.random(0, users - 1)
-    elseif mode == "zipf" then
-        local k = math.floor(users ^ math.random())
-        if k >= users then k = users - 1 end
-        return "u" .. k
-    end
-    return "alice"
+    n = tonumber(args[1]) or n
+    -- threads start at different users
+    i = math.random(n)
 end
 
 function request()
-    local r = {}
-    for i = 1, depth do
-        r[i] = "GET " .. path .. " HTTP/1.1\r\nHost: bench\r\nX-User-Id: "
-               .. user() .. "\r\n\r\n"
+    i = i % n + 1
+    wrk.headers["X-User-Id"] = "u" .. i
+    return wrk.format()
+end
+
+-- the share of requests that took 45 ms or more (waited for the mock's
+-- 50 ms provider): the percentile where the latency reaches it
+function done(summary, latency, requests)
+    local lo, hi = 0.0, 100.0
+    if latency.max < 45000 then
+        io.write("slow share: 0.000%\n")
+        return
     end
-    return table.concat(r)
+    for _ = 1, 40 do
+        local mid = (lo + hi) / 2
+        if latency:percentile(mid) >= 45000 then
+            hi = mid
+        else
+            lo = mid
+        end
+    end
+    io.write(string.format("slow share: %.3f%%\n", 100.0 - hi))
 end

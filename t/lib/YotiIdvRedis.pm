@@ -7,6 +7,9 @@ package YotiIdvRedis;
 #                                  # and $ENV{TEST_NGINX_REDIS_SOCKET}
 #     use YotiIdvRedis 'auth';     # also one with requirepass "s3cret",
 #                                  # $ENV{TEST_NGINX_REDIS_AUTH_PORT}
+#     YotiIdvRedis::start('acl', args => ['--user', 'gate on >pw ...']);
+#                                  # another, with more redis-server options
+#     YotiIdvRedis::port('acl');   # its port
 #
 # Each listens on 127.0.0.1 (and a unix socket) on a free port, keeps no
 # data on disk, and is stopped by pid in END by the process that started
@@ -88,6 +91,8 @@ sub start {
                 '--pidfile', "$s->{dir}/redis.pid");
 
     push @args, '--requirepass', $s->{password} if $s->{password};
+    push @args, @{ $opt{args} || $s->{args} || [] };
+    $s->{args} = $opt{args} if $opt{args};
 
     my $pid = fork;
     die "YotiIdvRedis: fork: $!\n" unless defined $pid;
@@ -158,6 +163,11 @@ sub alive {
     }
 
     return 1;
+}
+
+sub port {
+    my ($name) = @_;
+    return $servers{$name || 'main'}{port};
 }
 
 sub start_again {

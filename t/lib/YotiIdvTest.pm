@@ -31,6 +31,10 @@ use YotiIdvMock;
 
 $ENV{TEST_NGINX_KEYS} = abs_path(dirname(__FILE__) . '/../keys');
 
+# as a key should be installed (git keeps no such mode): nginx -t warns
+# about a private key that other users can read (t/042-key-mode.t)
+chmod 0600, glob("$ENV{TEST_NGINX_KEYS}/*.pem");
+
 our $HttpConfig = <<'_EOC_';
     yoti_idv_sdk_id   test-sdk-id;
     yoti_idv_pem_key  $TEST_NGINX_KEYS/test-key-pkcs1.pem;

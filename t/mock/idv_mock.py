@@ -125,6 +125,7 @@ class MockState:
         self.last_headers = {}
         self.rejections = []
         self.nonces = set()         # never cleared, not even by reset
+        self.outage = None          # a special-id prefix for every session
 
     def record_request(self, session_id, header_names):
         with self.lock:
@@ -156,6 +157,7 @@ class MockState:
             self.counts.clear()
             self.last_headers.clear()
             self.rejections.clear()
+            self.outage = None
 
 
 class Logger:
@@ -348,7 +350,9 @@ class Handler(BaseHTTPRequestHandler):
                 self._session(path)
             else:
                 self._discard_body()
-                self._send(404, yoti_error("NOT_FOUND", "resource not found"))
+                # not the API's: a front end's page, not a Yoti error body
+                # (a wrong proxy_pass path, t/041-api-404.t)
+                self._send(404, b"404 page not found\n", ctype="text/plain")
                 self._log_outcome("404 unknown path")
         except (BrokenPipeError, ConnectionResetError) as e:
             self.close_connection = True
@@ -406,6 +410,13 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 time.sleep(ms / 1000.0)
                 text = "slept %d\n" % ms
+        elif what.startswith("outage/") and self.command == "GET":
+            # every session request answers as the special id
+            # "<mode>-<id>" would: status-503, close, slow-3000, status-404
+            mode = what[len("outage/"):]
+            with state.lock:
+                state.outage = None if mode == "off" else mode
+            text = "outage %s\n" % mode
         elif what == "reset" and self.command in ("GET", "POST"):
             state.reset()
             text = "ok\n"
@@ -456,6 +467,12 @@ class Handler(BaseHTTPRequestHandler):
 
         if media is not None:
             self._media(sid, media)
+            return
+
+        with state.lock:
+            outage = state.outage
+        if outage is not None:
+            self._respond(outage + "-" + sid, sid)
             return
 
         self._respond(sid, sid)

@@ -7,8 +7,9 @@
 /*
  * libFuzzer harness of the directive values: the input, split at spaces
  * into a directive's arguments as nginx's configuration reader would hand
- * them over, goes through the parsers of "yoti_idv_redis" (addresses and
- * parameters, names not resolved), "yoti_idv_cache_zone" and the time of
+ * them over, goes through the parsers of "yoti_idv_redis" (addresses, the
+ * lists of cluster= and sentinel=, parameters and their combinations,
+ * names not resolved), "yoti_idv_cache_zone" and the time of
  * "yoti_idv_cache_valid", with nginx's own core beneath them.
  * make -C t/unit fuzz
  */
@@ -102,6 +103,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (rcf.host.data == NULL || rcf.timeout == 0
                 || rcf.connect_timeout == 0
                 || rcf.host.data[rcf.host.len] != '\0')
+            {
+                abort();
+            }
+
+            /* the combinations the parser lets through are the valid ones */
+
+            if ((rcf.user.len && rcf.password.len == 0)
+                || (rcf.mode == NGX_HTTP_YOTI_IDV_REDIS_SENTINEL
+                    && rcf.master.len == 0)
+                || (rcf.mode != NGX_HTTP_YOTI_IDV_REDIS_SENTINEL
+                    && (rcf.master.len || rcf.sentinel_password.len))
+                || (rcf.mode == NGX_HTTP_YOTI_IDV_REDIS_CLUSTER && rcf.db)
+                || (rcf.mode != NGX_HTTP_YOTI_IDV_REDIS_SINGLE
+                    && (rcf.addrs == NULL || rcf.addrs->nelts == 0
+                        || rcf.addrs->nelts
+                           > NGX_HTTP_YOTI_IDV_REDIS_MAX_ADDRS
+                        || rcf.port == 0)))
             {
                 abort();
             }

@@ -198,11 +198,62 @@ test_mget(void)
 }
 
 
+/* "2 <expires> ...": yoti_idv_cache_use_stale keeps the expiry */
+
+static void
+test_expires(void)
+{
+    size_t                 n;
+    ngx_yoti_idv_cached_t  c;
+    char                   buf[256];
+
+    ok(ngx_yoti_idv_cached_parse(LIT("1 s ALLOW ok"), &c) == 0
+       && c.expires == 0, "1: no expiry");
+
+    ok(ngx_yoti_idv_cached_parse(LIT("2 1796170000 verified-alice ALLOW ok"),
+                                 &c) == 0
+       && c.expires == 1796170000L && c.verdict == NGX_YOTI_IDV_ALLOW
+       && c.session_id_len == 14
+       && memcmp(c.session_id, "verified-alice", 14) == 0
+       && c.reason_len == 2, "2: the expiry and the rest");
+
+    bad_value("2 without an expiry", LIT("2 s ALLOW ok"));
+    bad_value("2 with a zero expiry", LIT("2 0 s ALLOW ok"));
+    bad_value("2 with a negative expiry", LIT("2 -5 s ALLOW ok"));
+    bad_value("2 with an expiry and nothing else", LIT("2 1796170000"));
+    bad_value("2 with an expiry and no space", LIT("2 1796170000s ALLOW ok"));
+    bad_value("2 with an expiry too large",
+              LIT("2 999999999999999999999 s ALLOW ok"));
+    bad_value("2 with a bad session", LIT("2 1796170000 ../x ALLOW ok"));
+
+    n = ngx_yoti_idv_cached_format_until(buf, sizeof(buf), 1796170000L,
+                                         LIT("sess-1"), NGX_YOTI_IDV_DENY,
+                                         "check:LIVENESS:REJECT");
+    ok(n == sizeof("2 1796170000 sess-1 DENY check:LIVENESS:REJECT") - 1
+       && memcmp(buf, "2 1796170000 sess-1 DENY check:LIVENESS:REJECT", n)
+          == 0, "format with an expiry");
+
+    ok(ngx_yoti_idv_cached_parse(buf, n, &c) == 0
+       && c.expires == 1796170000L && c.verdict == NGX_YOTI_IDV_DENY,
+       "...and it parses back");
+
+    n = ngx_yoti_idv_cached_format_until(buf, sizeof(buf), 0, LIT("s"),
+                                         NGX_YOTI_IDV_ALLOW, "ok");
+    ok(n == 12 && memcmp(buf, "1 s ALLOW ok", 12) == 0,
+       "format without one: \"1 ...\" as before");
+
+    ok(ngx_yoti_idv_cached_format_until(buf, 20, 1796170000L, LIT("s"),
+                                        NGX_YOTI_IDV_ALLOW, "ok") == 0,
+       "format: too small for the expiry");
+}
+
+
 int
 main(void)
 {
     test_parse();
     test_format();
+    test_expires();
     test_mget();
 
     return tap_done();

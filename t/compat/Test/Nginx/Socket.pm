@@ -40,6 +40,14 @@ package Test::Nginx::Socket;
 #     implemented: a block using such a section is a BAIL_OUT, never a pass.
 #   * TEST_NGINX_USE_VALGRIND (see "valgrind mode" below) reports through
 #     TAP, not on stderr: one extra test per block.
+#   * TEST_NGINX_SAN_DIR (`make test-asan`, util/test-asan.sh): nginx's
+#     stderr goes to logs/nginx.stderr, and a line of error.log with
+#     UndefinedBehaviorSanitizer's "runtime error:" fails the block's test,
+#     as a failed assertion does.  Before a block's logs are removed, every
+#     such report of error.log and nginx.stderr, with its stack, is copied
+#     to TEST_NGINX_SAN_DIR/san.ubsan.PID.N.  Debian's gcc runtime ignores
+#     UBSAN_OPTIONS's log_path: its reports go to stderr, which is the error
+#     log once nginx has opened it, and would be lost with the servroot.
 #
 # valgrind mode (TEST_NGINX_USE_VALGRIND set to a true value, e.g. 1):
 #   * nginx runs, still in the foreground as our child, under
@@ -153,6 +161,7 @@ our $ServRoot = $Randomize ? File::Spec->rel2abs("t/servroot_$ServerPort")
 $ENV{TEST_NGINX_SERVER_ROOT} = $ServRoot;
 our ($LogDir, $HtmlDir, $ConfDir) = map { "$ServRoot/$_" } qw(logs html conf);
 our $ErrLogFile = "$LogDir/error.log";
+our $SanDir     = $ENV{TEST_NGINX_SAN_DIR};
 our $PidFile    = "$LogDir/nginx.pid";
 our $ConfFile   = "$ConfDir/nginx.conf";
 
@@ -318,6 +327,7 @@ sub _spawn_nginx {
     if ($pid == 0) {
         POSIX::setpgid(0, 0);
         open STDOUT, '>', '/dev/null';
+        open STDERR, '>>', "$LogDir/nginx.stderr" if $SanDir;
         exec({ $cmd[0] } @cmd) or POSIX::_exit(127);
     }
     POSIX::setpgid($pid, $pid);    # also here, so there is no race
@@ -364,12 +374,14 @@ END {
         local $?;    # keep Test::Builder's exit status
         _cleanup();
         _check_shutdown_error_log();
+        _save_san_reports();
         File::Path::remove_tree($ServRoot)
             if $Randomize && $ServRoot =~ m{/t/servroot_\d+$} && -d $ServRoot;
     }
 }
 
 sub _setup_server_root {
+    _save_san_reports();
     File::Path::remove_tree($ConfDir, $LogDir, $HtmlDir, "$ServRoot/cache",
                             glob("$ServRoot/*_temp"), glob("$ServRoot/*_cache"));
     %ValgrindLogSeen = ();
@@ -945,10 +957,39 @@ sub _check_error_log {
     for my $line (@$lines) {
         warn "WARNING: $name - " . _fmt_str($line) . "\n"
             if grep { index($line, "[$_]") >= 0 } keys %warn_on;
-        if ($line =~ /\bAssertion .*?failed\b/) {
+        if ($line =~ /\bAssertion .*?failed\b/ || $SanDir && $line =~ /runtime error:/) {
             _no_ending();
             chomp(my $l = $line);
             Test::More::fail("$name - $l\n");
+        }
+    }
+}
+
+# TEST_NGINX_SAN_DIR: UndefinedBehaviorSanitizer's reports ("runtime
+# error:" and the stack under it) of the logs about to be removed, to
+# TEST_NGINX_SAN_DIR/san.ubsan.PID.N, for util/test-asan.sh to count.
+my $SanReports = 0;
+sub _save_san_reports {
+    return unless $SanDir && $$ == $OwnerPid;
+    for my $file ($ErrLogFile, "$LogDir/nginx.stderr") {
+        open my $in, '<', $file or next;
+        my ($report, @reports);
+        while (my $line = <$in>) {
+            if ($line =~ /runtime error:/) {
+                push @reports, $report = "$0 ($file):\n$line";
+            } elsif (defined $report && $line =~ /^\s+#\d+ |^SUMMARY: /) {
+                $report .= $line;
+                $reports[-1] = $report;
+            } else {
+                undef $report;
+            }
+        }
+        close $in;
+        for (@reports) {
+            my $out_file = "$SanDir/san.ubsan.$$." . ++$SanReports;
+            open my $out, '>', $out_file or bail_out("cannot write $out_file: $!");
+            print $out $_;
+            close $out;
         }
     }
 }
