@@ -25,6 +25,8 @@
 #   make demo       nginx + the module + a mock IDV API on loopback
 #                   (KEEP=1 keeps its configuration)
 #   make bench      what the gate costs: one table, bench/results/latest.md
+#   make bench-zone the zone at many users only, bench/results/zone-users.md
+#                   (BENCH_OPTS=--large: a million users)
 #   make bench-redis-restart
 #                   Redis killed and restarted under load,
 #                   bench/results/redis-restart.md
@@ -78,7 +80,7 @@ DEB_PACKAGE  := build-essential debhelper dpkg-dev fakeroot lintian \
 DEB_PKGTEST  := autopkgtest curl openssl python3 python3-cryptography psmisc
 
 .PHONY: all module nginx deps deps-test deps-valgrind deps-bench unit test \
-        test-valgrind demo bench bench-redis-restart clean deps-deb deb \
+        test-valgrind demo bench bench-zone bench-redis-restart clean deps-deb deb \
         install test-package
 
 all: module
@@ -286,6 +288,12 @@ demo: deps-test
 bench: deps-bench
 	$(MAKE) module
 	@./bench/run.sh $(MODULE_SO) $(NGINX_BIN) $(BENCH_OPTS)
+
+# only the zone's rows (bench/zone_users.py): BENCH_OPTS="--large" for 1M users
+bench-zone: deps-bench
+	$(MAKE) module
+	@/usr/bin/python3 bench/zone_users.py --module $(MODULE_SO) \
+	    --nginx $(NGINX_BIN) $(BENCH_OPTS)
 
 bench-redis-restart: deps-bench
 	$(MAKE) module

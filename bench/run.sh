@@ -24,6 +24,9 @@ shift $(( $# >= 2 ? 2 : 1 ))
 /usr/bin/python3 "$(dirname "$0")/bench.py" \
     --module "$module" --nginx "$nginx" "$@"
 
+# the zone at many users (issue 11): ZONE_BENCH_OPTS=--large for 1M users
+/usr/bin/python3 "$(dirname "$0")/zone_users.py" \
+    --module "$module" --nginx "$nginx" ${ZONE_BENCH_OPTS:-}
 # Redis high availability: the Redis-only hit against one server, a cluster
 # and a Sentinel master (commands counted by Redis), and the failover
 # windows (bench/results/redis-ha.md)

@@ -349,7 +349,7 @@ ngx_http_yoti_idv_metrics_write(u_char *p, ngx_http_yoti_idv_metrics_sh_t *sh,
                                            "Entries evicted before they "
                                            "expired to make room.");
         p = ngx_sprintf(p, "nginx_yoti_idv_zone_evictions_total{zone=\"%V\"} "
-                           "%uA\n", &shm_zone->shm.name, st.evictions);
+                           "%uL\n", &shm_zone->shm.name, st.evictions);
     }
 
     if (mcf->notifications) {

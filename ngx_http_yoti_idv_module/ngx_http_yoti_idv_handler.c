@@ -62,6 +62,8 @@
 
 
 static ngx_int_t ngx_http_yoti_idv_gate(ngx_http_request_t *r);
+static ngx_int_t ngx_http_yoti_idv_user_header(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value);
 static ngx_uint_t ngx_http_yoti_idv_parked(ngx_http_yoti_idv_ctx_t *ctx);
 static void ngx_http_yoti_idv_bind(ngx_http_yoti_idv_ctx_t *ctx,
     ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *user, ngx_str_t *sid);
@@ -193,8 +195,13 @@ ngx_http_yoti_idv_gate(ngx_http_request_t *r)
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "yoti_idv handler");
 
-    if (ngx_http_complex_value(r, ylcf->user_id, &user) != NGX_OK) {
-        return NGX_ERROR;
+    if (ylcf->user_header.len == 0
+        || ngx_http_yoti_idv_user_header(r, &ylcf->user_header, &user)
+           != NGX_OK)
+    {
+        if (ngx_http_complex_value(r, ylcf->user_id, &user) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     if (ylcf->session_id) {
@@ -222,6 +229,79 @@ ngx_http_yoti_idv_gate(ngx_http_request_t *r)
     }
 
     return ngx_http_yoti_idv_run(r, ctx);
+}
+
+
+/*
+ * $http_<name> as nginx reads it (names compared with "-" as "_", in any
+ * case), for none or one such header; NGX_DECLINED: more than one, which
+ * nginx joins: the variable says
+ */
+
+static ngx_int_t
+ngx_http_yoti_idv_user_header(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    u_char            ch;
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *found;
+
+    found = NULL;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != name->len || h[i].hash == 0) {
+            continue;
+        }
+
+        for (n = 0; n < name->len; n++) {
+            ch = h[i].key.data[n];
+
+            if (ch >= 'A' && ch <= 'Z') {
+                ch |= 0x20;
+
+            } else if (ch == '-') {
+                ch = '_';
+            }
+
+            if (name->data[n] != ch) {
+                break;
+            }
+        }
+
+        if (n != name->len) {
+            continue;
+        }
+
+        if (found) {
+            return NGX_DECLINED;
+        }
+
+        found = &h[i];
+    }
+
+    if (found) {
+        *value = found->value;
+
+    } else {
+        ngx_str_null(value);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -484,7 +564,7 @@ ngx_http_yoti_idv_zone(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
 
     op->zone = ymcf->zone;
     op->key = ctx->cache_key;
-    op->hash = ngx_crc32_long(ctx->cache_key.data, ctx->cache_key.len);
+    op->user_id = ctx->user_id;
     op->session_id = ctx->session_id;
     op->pool = r->pool;
     op->log = r->connection->log;

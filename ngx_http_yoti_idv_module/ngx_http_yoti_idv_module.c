@@ -39,6 +39,8 @@ static char *ngx_http_yoti_idv_redis_directive(ngx_conf_t *cf,
 static char *ngx_http_yoti_idv_cache_valid(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static void *ngx_http_yoti_idv_create_loc_conf(ngx_conf_t *cf);
+static void ngx_http_yoti_idv_user_header(ngx_conf_t *cf,
+    ngx_http_yoti_idv_loc_conf_t *conf);
 static char *ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_yoti_idv_sdk_id(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -492,6 +494,73 @@ ngx_http_yoti_idv_create_loc_conf(ngx_conf_t *cf)
 }
 
 
+/*
+ * yoti_idv_user_id $http_<name>, the usual case, is read on the hot path
+ * by comparing the request's header names with <name> (see gate()),
+ * without the complex value and nginx's scan for the variable, unless the
+ * configuration defines a variable of that name itself
+ */
+
+static void
+ngx_http_yoti_idv_user_header(ngx_conf_t *cf,
+    ngx_http_yoti_idv_loc_conf_t *conf)
+{
+    u_char                     *p;
+    ngx_str_t                  *v, name;
+    ngx_uint_t                  i;
+    ngx_hash_key_t             *key;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    ngx_str_null(&conf->user_header);
+
+    v = &conf->user_id->value;
+
+    if (conf->user_id->lengths == NULL
+        || v->len <= sizeof("$http_") - 1
+        || ngx_strncmp(v->data, "$http_", sizeof("$http_") - 1) != 0)
+    {
+        return;
+    }
+
+    name.len = v->len - 1;
+    name.data = ngx_pnalloc(cf->pool, name.len);
+    if (name.data == NULL) {
+        return;
+    }
+
+    for (i = 0; i < name.len; i++) {
+        p = &v->data[i + 1];
+
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '_'))
+        {
+            return;
+        }
+
+        name.data[i] = ngx_tolower(*p);
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    if (cmcf->variables_keys == NULL) {
+        return;
+    }
+
+    key = cmcf->variables_keys->keys.elts;
+
+    for (i = 0; i < cmcf->variables_keys->keys.nelts; i++) {
+        if (key[i].key.len == name.len
+            && ngx_strncmp(key[i].key.data, name.data, name.len) == 0)
+        {
+            return;
+        }
+    }
+
+    conf->user_header.data = name.data + sizeof("http_") - 1;
+    conf->user_header.len = name.len - (sizeof("http_") - 1);
+}
+
+
 static char *
 ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
@@ -571,6 +640,8 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "is not set");
         return NGX_CONF_ERROR;
     }
+
+    ngx_http_yoti_idv_user_header(cf, conf);
 
     /*
      * the age is read from the document fields media of the Yoti API;

@@ -74,6 +74,9 @@ typedef struct {
     ngx_http_complex_value_t      *user_id;
     ngx_http_complex_value_t      *session_id;
 
+    /* user_id is "$http_<name>": the name, to read it without the cv */
+    ngx_str_t                      user_header;
+
     ngx_array_t                   *requires;    /* ngx_yoti_idv_req_t */
     ngx_uint_t                     require_age; /* 0: none */
 
@@ -203,7 +206,8 @@ typedef enum {
 typedef struct {
     ngx_http_yoti_idv_zone_t      *zone;
     ngx_str_t                      key;
-    uint32_t                       hash;
+    uint64_t                       hash[2];     /* the zone's, of the key */
+    ngx_str_t                      user_id;     /* the entry's user */
     ngx_str_t                      session_id;  /* in: the one it must be
                                                    for, or empty; out: the
                                                    entry's, on the pool */
@@ -221,7 +225,9 @@ typedef struct {
     ngx_event_t                    timer;
     ngx_msec_t                     since;
     ngx_msec_t                     poll;
-    ngx_atomic_uint_t              generation;  /* the zone's, at the miss */
+    uint32_t                       gen;         /* the entry's, parked */
+    uint32_t                       generation;  /* the zone's drops, at the take */
+    uint64_t                       locked;      /* the entry's lock, at the take */
 
     /* in: yoti_idv_cache_use_stale, yoti_idv_cache_background_update */
     ngx_msec_t                     use_stale;   /* 0: off */
@@ -238,6 +244,22 @@ typedef struct {
     unsigned                       stale:1;
     unsigned                       refresh:1;
 } ngx_http_yoti_idv_shm_op_t;
+
+
+/* ngx_http_yoti_idv_shm_invalidate(): every entry of a session or a user */
+#define NGX_HTTP_YOTI_IDV_BY_SESSION  1
+#define NGX_HTTP_YOTI_IDV_BY_USER     2
+
+
+/* what yoti_idv_metrics shows of a cache zone */
+
+typedef struct {
+    ngx_uint_t                     entries;     /* in use */
+    ngx_uint_t                     capacity;    /* entries it can hold */
+    size_t                         used;        /* bytes */
+    size_t                         size;        /* the zone's */
+    uint64_t                       evictions;   /* of unexpired entries */
+} ngx_http_yoti_idv_shm_stats_t;
 
 
 /*
@@ -431,18 +453,9 @@ void ngx_http_yoti_idv_events_exit_process(ngx_cycle_t *cycle);
 ngx_shm_zone_t *ngx_http_yoti_idv_events_zone(void);
 
 
-/* what yoti_idv_metrics shows of a cache zone */
-
-typedef struct {
-    ngx_uint_t                     entries;
-    ngx_uint_t                     capacity;    /* entries, 0: unknown */
-    size_t                         used;        /* bytes */
-    size_t                         size;
-    ngx_atomic_uint_t              evictions;   /* kept in the zone */
-} ngx_http_yoti_idv_shm_stats_t;
-
 void ngx_http_yoti_idv_shm_stats(ngx_shm_zone_t *shm_zone,
     ngx_http_yoti_idv_shm_stats_t *st);
+
 
 char *ngx_http_yoti_idv_metrics_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

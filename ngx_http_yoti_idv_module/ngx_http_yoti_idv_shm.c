@@ -5,47 +5,45 @@
 
 
 /*
- * yoti_idv_cache_zone: verdicts shared by the workers of one nginx, an
- * rbtree of hashed keys with an LRU queue, as limit_req's zone.
+ * yoti_idv_cache_zone: verdicts shared by the workers of one nginx, in the
+ * hash table of ngx_yoti_idv_zone.c (128-byte entries allocated once,
+ * CLOCK eviction), under the zone's mutex.
  *
  * An entry is either a verdict (valid until "expire") or a fetch in
  * progress (until "lock"): the first request that misses takes the fetch,
  * the others, in any worker, poll the entry every few milliseconds and
- * take its verdict, so a burst costs one provider request.
+ * take its verdict, so a burst costs one provider request.  A waiter knows
+ * the fetch it waited for is done when the entry's "gen", the zone's count
+ * of stores, is no longer the one it saw.
+ *
+ * A verdict is kept "stale" (msec) past its end for
+ * yoti_idv_cache_use_stale; a fresh one in its last tenth is refreshed in
+ * the background by one request (yoti_idv_cache_background_update), the
+ * store's time being the entry's "lock" once the fetch is over.  The
+ * zone's circuit breakers sit in a small header allocated before the
+ * table.
  */
 
 
+#include <openssl/rand.h>
+
 #include "ngx_http_yoti_idv_module.h"
+#include "ngx_yoti_idv_zone.h"
 
-
-#define NGX_HTTP_YOTI_IDV_SHM_SID_LEN     64
 
 #define NGX_HTTP_YOTI_IDV_SHM_POLL_MIN    1
 #define NGX_HTTP_YOTI_IDV_SHM_POLL_MAX    16
 
 
 typedef struct {
-    ngx_rbtree_t                   rbtree;
-    ngx_rbtree_node_t              sentinel;
-    ngx_queue_t                    queue;
-
-    /* the entries of a session and of a user, see shm_invalidate() */
-    ngx_rbtree_t                   sidx;
-    ngx_rbtree_node_t              sidx_sentinel;
-    ngx_rbtree_t                   uidx;
-    ngx_rbtree_node_t              uidx_sentinel;
-
-    /* one more at every invalidation: a fetch that saw one is not kept */
-    ngx_atomic_uint_t              generation;
-    ngx_atomic_uint_t              evictions;   /* for yoti_idv_metrics */
-
-    /* the circuit breakers of the workers, see the breaker's file */
     ngx_http_yoti_idv_breaker_t    breakers[NGX_HTTP_YOTI_IDV_BREAKERS];
+    ngx_yoti_idv_zone_t           *table;
 } ngx_http_yoti_idv_shm_sh_t;
 
 
 struct ngx_http_yoti_idv_zone_s {
-    ngx_http_yoti_idv_shm_sh_t    *sh;
+    ngx_yoti_idv_zone_t           *sh;
+    ngx_http_yoti_idv_shm_sh_t    *hdr;
     ngx_slab_pool_t               *shpool;
     ngx_shm_zone_t                *shm_zone;
     time_t                         ttl;
@@ -53,55 +51,22 @@ struct ngx_http_yoti_idv_zone_s {
 };
 
 
-/* lives at &node->color, as in limit_req */
-
-typedef struct {
-    u_char                         color;
-    u_char                         verdict;     /* ngx_yoti_idv_verdict_e */
-    u_char                         fetching;
-    u_char                         sid_len;
-    u_char                         indexed;     /* BY_SESSION | BY_USER */
-    u_short                        key_len;
-    u_short                        reason_len;
-    ngx_queue_t                    queue;
-    ngx_msec_t                     expire;      /* the verdict's end */
-    ngx_msec_t                     stale;       /* kept until, expired */
-    ngx_msec_t                     lock;        /* the fetch's deadline */
-    ngx_msec_t                     updated;
-    ngx_rbtree_node_t              sidx;        /* key: crc32 of the sid */
-    ngx_rbtree_node_t              uidx;        /* key: crc32 of the user */
-    u_char                         sid[NGX_HTTP_YOTI_IDV_SHM_SID_LEN];
-    u_char                         reason[NGX_YOTI_IDV_REASON_LEN];
-    u_char                         key[1];
-} ngx_http_yoti_idv_shm_node_t;
-
-
 static ngx_int_t ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static void ngx_http_yoti_idv_shm_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_http_yoti_idv_shm_node_t *ngx_http_yoti_idv_shm_find(
-    ngx_http_yoti_idv_zone_t *zone, ngx_str_t *key, uint32_t hash);
-static ngx_http_yoti_idv_shm_node_t *ngx_http_yoti_idv_shm_add(
-    ngx_http_yoti_idv_zone_t *zone, ngx_str_t *key, uint32_t hash);
-static void ngx_http_yoti_idv_shm_expire(ngx_http_yoti_idv_zone_t *zone,
-    ngx_uint_t force);
 static ngx_int_t ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_shm_op_t *op,
-    ngx_http_yoti_idv_shm_node_t *yn);
+    ngx_yoti_idv_zone_entry_t *e);
 static ngx_int_t ngx_http_yoti_idv_shm_copy(ngx_http_yoti_idv_shm_op_t *op,
-    ngx_http_yoti_idv_shm_node_t *yn);
-static ngx_uint_t ngx_http_yoti_idv_shm_usable(ngx_http_yoti_idv_shm_op_t *op,
-    ngx_http_yoti_idv_shm_node_t *yn, ngx_msec_t now);
+    ngx_yoti_idv_zone_entry_t *e);
+static ngx_uint_t ngx_http_yoti_idv_shm_usable(
+    ngx_http_yoti_idv_shm_op_t *op, ngx_yoti_idv_zone_entry_t *e,
+    ngx_msec_t now);
+static ngx_uint_t ngx_http_yoti_idv_shm_refresh(ngx_http_yoti_idv_zone_t *zone,
+    ngx_http_yoti_idv_shm_op_t *op, ngx_yoti_idv_zone_entry_t *e,
+    ngx_msec_t now);
 static void ngx_http_yoti_idv_shm_poll(ngx_event_t *ev);
-static ngx_uint_t ngx_http_yoti_idv_shm_spared(
-    ngx_http_yoti_idv_shm_node_t *yn, ngx_str_t *session_id);
-static void ngx_http_yoti_idv_shm_index(ngx_http_yoti_idv_zone_t *zone,
-    ngx_http_yoti_idv_shm_node_t *yn);
-static void ngx_http_yoti_idv_shm_delete(ngx_http_yoti_idv_zone_t *zone,
-    ngx_http_yoti_idv_shm_node_t *yn);
-static ngx_uint_t ngx_http_yoti_idv_shm_collect(ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel, ngx_uint_t by, uint32_t hash, ngx_str_t *id,
-    ngx_http_yoti_idv_shm_node_t **found, ngx_uint_t n);
+static uint32_t ngx_http_yoti_idv_shm_mine(ngx_http_yoti_idv_shm_op_t *op);
+static ngx_uint_t ngx_http_yoti_idv_shm_spared(ngx_http_yoti_idv_shm_op_t *op,
+    ngx_yoti_idv_zone_entry_t *e, ngx_str_t *session_id);
 
 
 char *
@@ -185,14 +150,17 @@ ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_yoti_idv_zone_t  *ozone = data;
 
-    size_t                     len;
+    u_char                    *mem;
+    size_t                     size;
+    uint64_t                   seed[2];
     ngx_http_yoti_idv_zone_t  *zone;
 
     zone = shm_zone->data;
 
     if (ozone) {
-        /* a reload keeps the verdicts */
+        /* a reload keeps the verdicts, and the key they are hashed with */
         zone->sh = ozone->sh;
+        zone->hdr = ozone->hdr;
         zone->shpool = ozone->shpool;
         return NGX_OK;
     }
@@ -200,83 +168,52 @@ ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
     if (shm_zone->shm.exists) {
-        zone->sh = zone->shpool->data;
+        zone->hdr = zone->shpool->data;
+        zone->sh = zone->hdr->table;
         return NGX_OK;
     }
 
-    zone->sh = ngx_slab_alloc(zone->shpool,
-                              sizeof(ngx_http_yoti_idv_shm_sh_t));
+    zone->hdr = ngx_slab_calloc(zone->shpool,
+                                sizeof(ngx_http_yoti_idv_shm_sh_t));
+    if (zone->hdr == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* every free page left, once: the table is never allocated from again */
+
+    size = zone->shpool->pfree * ngx_pagesize;
+
+    mem = ngx_slab_alloc(zone->shpool, size);
+    if (mem == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (RAND_bytes((u_char *) seed, sizeof(seed)) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "yoti_idv_cache_zone \"%V\": RAND_bytes() failed",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    zone->sh = ngx_yoti_idv_zone_init(mem, size, seed);
+
+    ngx_explicit_memzero(seed, sizeof(seed));
+
     if (zone->sh == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "yoti_idv_cache_zone \"%V\" is too small",
+                      &shm_zone->shm.name);
         return NGX_ERROR;
     }
 
-    zone->shpool->data = zone->sh;
+    zone->hdr->table = zone->sh;
+    zone->shpool->data = zone->hdr;
 
-    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
-                    ngx_http_yoti_idv_shm_insert_value);
-
-    ngx_queue_init(&zone->sh->queue);
-
-    ngx_rbtree_init(&zone->sh->sidx, &zone->sh->sidx_sentinel,
-                    ngx_rbtree_insert_value);
-    ngx_rbtree_init(&zone->sh->uidx, &zone->sh->uidx_sentinel,
-                    ngx_rbtree_insert_value);
-
-    ngx_memzero(zone->sh->breakers, sizeof(zone->sh->breakers));
-
-    len = sizeof(" in yoti_idv_cache_zone \"\"") + shm_zone->shm.name.len;
-
-    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
-    if (zone->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(zone->shpool->log_ctx, " in yoti_idv_cache_zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    /* a full zone evicts, it does not log every failed allocation */
-    zone->shpool->log_nomem = 0;
+    ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                  "yoti_idv_cache_zone \"%V\": %uD entries",
+                  &shm_zone->shm.name, zone->sh->capacity);
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_yoti_idv_shm_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t             **p;
-    ngx_http_yoti_idv_shm_node_t   *yn, *ynt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else { /* node->key == temp->key */
-
-            yn = (ngx_http_yoti_idv_shm_node_t *) &node->color;
-            ynt = (ngx_http_yoti_idv_shm_node_t *) &temp->color;
-
-            p = (ngx_memn2cmp(yn->key, ynt->key, yn->key_len, ynt->key_len)
-                 < 0) ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
 }
 
 
@@ -286,19 +223,23 @@ ngx_http_yoti_idv_shm_insert_value(ngx_rbtree_node_t *temp,
  * NGX_DECLINED: none, and this request now fetches it for everyone;
  * NGX_AGAIN: another request is fetching it: op->done() is called when
  * the wait ends, see shm_poll();
- * NGX_ERROR: the zone cannot help (no memory, a key too long).
+ * NGX_ERROR: the zone cannot help (full of fetches, a session id longer
+ * than an entry holds).
  */
 
 ngx_int_t
 ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
 {
-    ngx_int_t                      rc;
-    ngx_uint_t                     bound;
-    ngx_msec_t                     now;
-    ngx_http_yoti_idv_zone_t      *zone;
-    ngx_http_yoti_idv_shm_node_t  *yn;
+    uint32_t                    n;
+    ngx_int_t                   rc;
+    ngx_uint_t                  bound;
+    ngx_msec_t                  now;
+    ngx_yoti_idv_zone_t        *z;
+    ngx_http_yoti_idv_zone_t   *zone;
+    ngx_yoti_idv_zone_entry_t  *e;
 
     zone = op->zone;
+    z = zone->sh;
 
     op->rc = NGX_DECLINED;
     op->stale = 0;
@@ -307,35 +248,41 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
     /* for the mapping's session, an expired entry waits for the mapping */
     bound = (op->session_id.len != 0);
 
-    if (op->key.len > 0xffff) {
+    if (op->session_id.len > NGX_YOTI_IDV_ZONE_SID_LEN) {
         return NGX_ERROR;
     }
+
+    /* the key is the zone's own: the hash is computed once a request */
+    ngx_yoti_idv_zone_hash(z, op->key.data, op->key.len, op->hash);
 
     now = ngx_current_msec;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    /* for the fetch this request may own, a refresh included */
-    op->generation = zone->sh->generation;
+    n = ngx_yoti_idv_zone_find(z, op->hash);
 
-    yn = ngx_http_yoti_idv_shm_find(zone, &op->key, op->hash);
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, op->log, 0,
+                   "yoti_idv zone lookup \"%V\" %016uxL: entry %uD of %uD, "
+                   "%uD in use", &op->key, op->hash[0], n, z->capacity,
+                   z->count);
 
-    if (yn) {
-        rc = ngx_http_yoti_idv_shm_take(op, yn);
+    if (n) {
+        e = ngx_yoti_idv_zone_entry(z, n);
 
-        if (rc == NGX_OK && op->background
-            && (ngx_msec_int_t) (yn->expire - now)
-               < (ngx_msec_int_t) (yn->expire - yn->updated) / 10
-            && !(yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0))
-        {
-            /* in the last tenth of its life: this request refreshes it */
-            yn->fetching = 1;
-            yn->lock = now + zone->wait;
-            op->owner = 1;
-            op->refresh = 1;
-        }
+        rc = ngx_http_yoti_idv_shm_take(op, e);
 
         if (rc == NGX_OK) {
+
+            /* in the last tenth of its life: this request refreshes it */
+
+            if (op->background
+                && (ngx_msec_int_t) ((ngx_msec_t) e->expire - now)
+                   < (ngx_msec_int_t) ((ngx_msec_t) e->expire
+                                       - (ngx_msec_t) e->lock) / 10)
+            {
+                (void) ngx_http_yoti_idv_shm_refresh(zone, op, e, now);
+            }
+
             ngx_shmtx_unlock(&zone->shpool->mutex);
             return NGX_OK;
         }
@@ -345,20 +292,14 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
          * provider cannot answer (or answered at once, in the background)
          */
 
-        if (ngx_http_yoti_idv_shm_usable(op, yn, now)
-            && ngx_http_yoti_idv_shm_copy(op, yn) == NGX_OK)
+        if (ngx_http_yoti_idv_shm_usable(op, e, now)
+            && ngx_http_yoti_idv_shm_copy(op, e) == NGX_OK)
         {
             op->rc = NGX_DECLINED;
             op->stale = 1;
 
             if (op->background && bound) {
-
-                if (!(yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0)) {
-                    yn->fetching = 1;
-                    yn->lock = now + zone->wait;
-                    op->owner = 1;
-                    op->refresh = 1;
-                }
+                (void) ngx_http_yoti_idv_shm_refresh(zone, op, e, now);
 
                 ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -367,7 +308,11 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
             }
         }
 
-        if (yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0) {
+        if ((e->flags & NGX_YOTI_IDV_ZONE_FETCHING)
+            && (ngx_msec_int_t) ((ngx_msec_t) e->lock - now) > 0)
+        {
+            op->gen = e->gen;
+
             ngx_shmtx_unlock(&zone->shpool->mutex);
 
             op->since = now;
@@ -383,9 +328,13 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
         }
 
     } else {
-        yn = ngx_http_yoti_idv_shm_add(zone, &op->key, op->hash);
+        n = ngx_yoti_idv_zone_add(z, op->hash,
+                                  ngx_yoti_idv_zone_hash64(z,
+                                                           op->user_id.data,
+                                                           op->user_id.len),
+                                  now);
 
-        if (yn == NULL) {
+        if (n == 0) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             ngx_log_error(NGX_LOG_WARN, op->log, 0,
                           "yoti_idv: the verdict cannot be cached in "
@@ -393,21 +342,23 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
                           &zone->shm_zone->shm.name);
             return NGX_ERROR;
         }
+
+        e = ngx_yoti_idv_zone_entry(z, n);
+
+        e->verdict = NGX_YOTI_IDV_ERROR;
+
+        /* an invalidation of the session finds the fetch too */
+        (void) ngx_yoti_idv_zone_set_sid(z, n, op->session_id.data,
+                                         op->session_id.len);
     }
 
     /* no verdict, nobody fetching it: this request will */
 
-    yn->fetching = 1;
-    yn->lock = now + zone->wait;
+    e->flags |= NGX_YOTI_IDV_ZONE_FETCHING;
+    e->lock = now + zone->wait;
 
-    if (yn->sid_len == 0 && op->session_id.len
-        && op->session_id.len <= NGX_HTTP_YOTI_IDV_SHM_SID_LEN)
-    {
-        /* the session is known before the fetch: invalidations find it */
-        ngx_memcpy(yn->sid, op->session_id.data, op->session_id.len);
-        yn->sid_len = (u_char) op->session_id.len;
-        ngx_http_yoti_idv_shm_index(zone, yn);
-    }
+    op->locked = e->lock;
+    op->generation = z->drops;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -418,18 +369,47 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
 
 
 /*
+ * with the zone locked: the entry's fetch for this request, unless another
+ * request has it; the store's time is "lock" until then
+ */
+
+static ngx_uint_t
+ngx_http_yoti_idv_shm_refresh(ngx_http_yoti_idv_zone_t *zone,
+    ngx_http_yoti_idv_shm_op_t *op, ngx_yoti_idv_zone_entry_t *e,
+    ngx_msec_t now)
+{
+    if ((e->flags & NGX_YOTI_IDV_ZONE_FETCHING)
+        && (ngx_msec_int_t) ((ngx_msec_t) e->lock - now) > 0)
+    {
+        return 0;
+    }
+
+    e->flags |= NGX_YOTI_IDV_ZONE_FETCHING;
+    e->lock = now + zone->wait;
+
+    op->locked = e->lock;
+    op->generation = zone->sh->drops;
+
+    op->owner = 1;
+    op->refresh = 1;
+
+    return 1;
+}
+
+
+/*
  * with the zone locked: an expired verdict that op->use_stale and the
  * entry's own window still allow
  */
 
 static ngx_uint_t
 ngx_http_yoti_idv_shm_usable(ngx_http_yoti_idv_shm_op_t *op,
-    ngx_http_yoti_idv_shm_node_t *yn, ngx_msec_t now)
+    ngx_yoti_idv_zone_entry_t *e, ngx_msec_t now)
 {
     return op->use_stale
-           && yn->verdict != NGX_YOTI_IDV_ERROR
-           && (ngx_msec_int_t) (yn->stale - now) > 0
-           && (ngx_msec_int_t) (now - yn->expire)
+           && e->verdict != NGX_YOTI_IDV_ERROR
+           && (ngx_msec_int_t) ((ngx_msec_t) e->stale - now) > 0
+           && (ngx_msec_int_t) (now - (ngx_msec_t) e->expire)
               < (ngx_msec_int_t) op->use_stale;
 }
 
@@ -438,15 +418,15 @@ ngx_http_yoti_idv_shm_usable(ngx_http_yoti_idv_shm_op_t *op,
 
 static ngx_int_t
 ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_shm_op_t *op,
-    ngx_http_yoti_idv_shm_node_t *yn)
+    ngx_yoti_idv_zone_entry_t *e)
 {
-    if (yn->verdict == NGX_YOTI_IDV_ERROR
-        || (ngx_msec_int_t) (yn->expire - ngx_current_msec) <= 0)
+    if (e->verdict == NGX_YOTI_IDV_ERROR
+        || (ngx_msec_int_t) ((ngx_msec_t) e->expire - ngx_current_msec) <= 0)
     {
         return NGX_DECLINED;
     }
 
-    return ngx_http_yoti_idv_shm_copy(op, yn);
+    return ngx_http_yoti_idv_shm_copy(op, e);
 }
 
 
@@ -454,35 +434,47 @@ ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_shm_op_t *op,
 
 static ngx_int_t
 ngx_http_yoti_idv_shm_copy(ngx_http_yoti_idv_shm_op_t *op,
-    ngx_http_yoti_idv_shm_node_t *yn)
+    ngx_yoti_idv_zone_entry_t *e)
 {
-    u_char  *sid;
+    u_char                            *sid;
+    const ngx_yoti_idv_zone_reason_t  *reason;
+
+    reason = ngx_yoti_idv_zone_reason(op->zone->sh, e->reason);
+    if (reason == NULL) {
+        return NGX_DECLINED;
+    }
 
     if (op->session_id.len) {
 
-        if (op->session_id.len != yn->sid_len
-            || ngx_memcmp(op->session_id.data, yn->sid, yn->sid_len) != 0)
+        if (op->session_id.len != e->sid_len
+            || ngx_memcmp(op->session_id.data, e->sid, e->sid_len) != 0)
         {
             /* the user's other session */
             return NGX_DECLINED;
         }
 
     } else {
-        sid = ngx_pnalloc(op->pool, yn->sid_len);
+        sid = ngx_pnalloc(op->pool, e->sid_len);
         if (sid == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(sid, yn->sid, yn->sid_len);
+        ngx_memcpy(sid, e->sid, e->sid_len);
 
         op->session_id.data = sid;
-        op->session_id.len = yn->sid_len;
+        op->session_id.len = e->sid_len;
     }
 
-    op->verdict = yn->verdict;
-    ngx_memcpy(op->reason, yn->reason, yn->reason_len);
-    op->reason[yn->reason_len] = '\0';
-    op->reason_len = yn->reason_len;
+    op->verdict = e->verdict;
+    ngx_memcpy(op->reason, reason->data, reason->len);
+    op->reason[reason->len] = '\0';
+    op->reason_len = reason->len;
+
+    /* CLOCK: a write only the first time the hand would see it */
+
+    if (!(e->flags & NGX_YOTI_IDV_ZONE_REFERENCED)) {
+        e->flags |= NGX_YOTI_IDV_ZONE_REFERENCED;
+    }
 
     op->rc = NGX_OK;
 
@@ -495,19 +487,24 @@ ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
 {
     ngx_http_yoti_idv_shm_op_t *op = ev->data;
 
-    ngx_int_t                      rc;
-    ngx_msec_t                     now;
-    ngx_http_yoti_idv_zone_t      *zone;
-    ngx_http_yoti_idv_shm_node_t  *yn;
+    uint32_t                    n;
+    ngx_int_t                   rc;
+    ngx_msec_t                  now;
+    ngx_yoti_idv_zone_t        *z;
+    ngx_http_yoti_idv_zone_t   *zone;
+    ngx_yoti_idv_zone_entry_t  *e;
 
     zone = op->zone;
+    z = zone->sh;
     now = ngx_current_msec;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    yn = ngx_http_yoti_idv_shm_find(zone, &op->key, op->hash);
+    n = ngx_yoti_idv_zone_find(z, op->hash);
+    e = n ? ngx_yoti_idv_zone_entry(z, n) : NULL;
 
-    if (yn && yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0
+    if (e && (e->flags & NGX_YOTI_IDV_ZONE_FETCHING)
+        && (ngx_msec_int_t) ((ngx_msec_t) e->lock - now) > 0
         && (ngx_msec_int_t) (now - op->since) < (ngx_msec_int_t) zone->wait)
     {
         ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -519,21 +516,20 @@ ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
 
     rc = NGX_DECLINED;
 
-    if (yn && !yn->fetching
-        && (ngx_msec_int_t) (yn->updated - op->since) >= 0)
-    {
+    if (e && !(e->flags & NGX_YOTI_IDV_ZONE_FETCHING) && e->gen != op->gen) {
+
         /* the burst's fetch is done: its verdict, even an error */
 
-        rc = (yn->verdict == NGX_YOTI_IDV_ERROR)
-             ? ngx_http_yoti_idv_shm_copy(op, yn)
-             : ngx_http_yoti_idv_shm_take(op, yn);
+        rc = (e->verdict == NGX_YOTI_IDV_ERROR)
+             ? ngx_http_yoti_idv_shm_copy(op, e)
+             : ngx_http_yoti_idv_shm_take(op, e);
 
         if (rc == NGX_OK) {
             op->stale = 0;
 
-        } else if (ngx_http_yoti_idv_shm_usable(op, yn, now)) {
+        } else if (ngx_http_yoti_idv_shm_usable(op, e, now)) {
             /* the fetch failed and kept the old verdict: serve it stale */
-            rc = ngx_http_yoti_idv_shm_copy(op, yn);
+            rc = ngx_http_yoti_idv_shm_copy(op, e);
             op->stale = (rc == NGX_OK);
         }
     }
@@ -554,7 +550,9 @@ ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
 /*
  * the verdict of the fetch this request made for everyone, kept "stale"
  * seconds past its end for yoti_idv_cache_use_stale; valid -1: the fetch
- * failed, and an expired verdict for the same session stays
+ * failed, and an expired verdict for the same session stays.  An entry
+ * that went meanwhile (invalidated, flushed, evicted after its lock) is
+ * not made again: an invalidation wins over the fetch in flight
  */
 
 void
@@ -562,10 +560,12 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     ngx_yoti_idv_verdict_e verdict, const char *reason, ngx_str_t *session_id,
     time_t valid, time_t stale)
 {
-    size_t                         len;
-    ngx_msec_t                     now;
-    ngx_http_yoti_idv_zone_t      *zone;
-    ngx_http_yoti_idv_shm_node_t  *yn;
+    uint16_t                    id;
+    uint32_t                    n;
+    ngx_msec_t                  now;
+    ngx_yoti_idv_zone_t        *z;
+    ngx_http_yoti_idv_zone_t   *zone;
+    ngx_yoti_idv_zone_entry_t  *e;
 
     if (!op->owner) {
         return;
@@ -574,6 +574,7 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     op->owner = 0;
 
     zone = op->zone;
+    z = zone->sh;
 
     /* an error: waiting requests take it, later ones do not */
     valid = ngx_min(valid, zone->ttl);
@@ -582,50 +583,54 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    /* the entry may have been evicted meanwhile */
+    n = ngx_http_yoti_idv_shm_mine(op);
 
-    yn = ngx_http_yoti_idv_shm_find(zone, &op->key, op->hash);
+    if (n == 0) {
+        /* gone, or another request's fetch since */
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
 
-    if (zone->sh->generation != op->generation
-        && !ngx_http_yoti_idv_shm_spared(yn, session_id))
-    {
+    e = ngx_yoti_idv_zone_entry(z, n);
+
+    if (!ngx_http_yoti_idv_shm_spared(op, e, session_id)) {
+
         /*
-         * an invalidation came while this fetch ran, and took the entry
-         * or could not tell whether it was meant (the entry was not
-         * indexed under the session fetched): what the fetch got may
-         * predate it
+         * an invalidation came during the fetch and the entry was not
+         * in the session's index: the verdict may be the one it was for
          */
 
-        if (yn && yn->fetching) {
-            yn->fetching = 0;
-            yn->lock = now;
+        e->flags &= ~NGX_YOTI_IDV_ZONE_FETCHING;
+        e->lock = now;
+
+        if (++z->gen == 0) {
+            z->gen = 1;
         }
+
+        e->gen = z->gen;
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return;
     }
 
-    if (yn == NULL) {
-        yn = ngx_http_yoti_idv_shm_add(zone, &op->key, op->hash);
-
-        if (yn == NULL) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-            return;
-        }
-    }
-
-    if (valid < 0 && yn->verdict != NGX_YOTI_IDV_ERROR
-        && (ngx_msec_int_t) (yn->stale - now) > 0
-        && yn->sid_len == session_id->len
-        && ngx_memcmp(yn->sid, session_id->data, yn->sid_len) == 0)
+    if (valid < 0 && e->verdict != NGX_YOTI_IDV_ERROR
+        && (ngx_msec_int_t) ((ngx_msec_t) e->stale - now) > 0
+        && e->sid_len == session_id->len
+        && ngx_memcmp(e->sid, session_id->data, e->sid_len) == 0)
     {
         /*
          * valid -1: the fetch failed and the request was answered from
-         * the expired verdict; it stays for its stale window
+         * the expired verdict; it stays for its stale window, and the
+         * waiters see the fetch is over
          */
-        yn->fetching = 0;
-        yn->lock = now;
-        yn->updated = now;
+        e->flags &= ~NGX_YOTI_IDV_ZONE_FETCHING;
+        e->lock = now;
+
+        if (++z->gen == 0) {
+            z->gen = 1;
+        }
+
+        e->gen = z->gen;
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return;
@@ -637,30 +642,37 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
         stale = 0;
     }
 
-    len = ngx_min(session_id->len, NGX_HTTP_YOTI_IDV_SHM_SID_LEN);
+    id = ngx_yoti_idv_zone_reason_id(z, reason, ngx_strlen(reason));
 
-    if ((yn->indexed & NGX_HTTP_YOTI_IDV_BY_SESSION)
-        && (yn->sid_len != len || ngx_memcmp(yn->sid, session_id->data, len)))
+    if (id == NGX_YOTI_IDV_ZONE_NO_REASON
+        || ngx_yoti_idv_zone_set_sid(z, n, session_id->data, session_id->len)
+           != 0)
     {
-        /* the user's new session: indexed anew below */
-        ngx_rbtree_delete(&zone->sh->sidx, &yn->sidx);
-        yn->indexed &= ~NGX_HTTP_YOTI_IDV_BY_SESSION;
+        /* it cannot be held: the waiters fetch on their own */
+        e->flags &= ~NGX_YOTI_IDV_ZONE_FETCHING;
+        e->lock = now;
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, op->log, 0,
+                       "yoti_idv: verdict not cached in \"%V\": its reason "
+                       "table is full or the session id is too long",
+                       &zone->shm_zone->shm.name);
+        return;
     }
 
-    ngx_memcpy(yn->sid, session_id->data, len);
-    yn->sid_len = (u_char) len;
+    e->reason = id;
+    e->verdict = (uint8_t) verdict;
+    e->flags &= ~NGX_YOTI_IDV_ZONE_FETCHING;
+    e->lock = now;                  /* the store's time, see lookup */
+    e->expire = now + (ngx_msec_t) valid * 1000;
+    e->stale = e->expire + (ngx_msec_t) stale * 1000;
 
-    len = ngx_strlen(reason);
-    ngx_memcpy(yn->reason, reason, len);
-    yn->reason_len = (u_short) len;
+    if (++z->gen == 0) {
+        z->gen = 1;
+    }
 
-    yn->verdict = (u_char) verdict;
-    yn->fetching = 0;
-    yn->updated = now;
-    yn->expire = now + (ngx_msec_t) valid * 1000;
-    yn->stale = yn->expire + (ngx_msec_t) stale * 1000;
-
-    ngx_http_yoti_idv_shm_index(zone, yn);
+    e->gen = z->gen;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 }
@@ -671,8 +683,10 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
 void
 ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_shm_op_t *op)
 {
-    ngx_http_yoti_idv_zone_t      *zone;
-    ngx_http_yoti_idv_shm_node_t  *yn;
+    uint32_t                    n;
+    ngx_yoti_idv_zone_t        *z;
+    ngx_http_yoti_idv_zone_t   *zone;
+    ngx_yoti_idv_zone_entry_t  *e;
 
     if (op->timer.timer_set) {
         ngx_del_timer(&op->timer);
@@ -685,466 +699,204 @@ ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_shm_op_t *op)
     op->owner = 0;
 
     zone = op->zone;
+    z = zone->sh;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    yn = ngx_http_yoti_idv_shm_find(zone, &op->key, op->hash);
+    n = ngx_http_yoti_idv_shm_mine(op);
 
-    if (yn && yn->fetching) {
-        yn->fetching = 0;
-        yn->lock = ngx_current_msec;
+    if (n) {
+        e = ngx_yoti_idv_zone_entry(z, n);
+
+        e->flags &= ~NGX_YOTI_IDV_ZONE_FETCHING;
+        e->lock = ngx_current_msec;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
 
-static ngx_http_yoti_idv_shm_node_t *
-ngx_http_yoti_idv_shm_find(ngx_http_yoti_idv_zone_t *zone, ngx_str_t *key,
-    uint32_t hash)
-{
-    ngx_int_t                      rc;
-    ngx_rbtree_node_t             *node, *sentinel;
-    ngx_http_yoti_idv_shm_node_t  *yn;
-
-    node = zone->sh->rbtree.root;
-    sentinel = zone->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        /* hash == node->key */
-
-        yn = (ngx_http_yoti_idv_shm_node_t *) &node->color;
-
-        rc = ngx_memn2cmp(key->data, yn->key, key->len, yn->key_len);
-
-        if (rc == 0) {
-            ngx_queue_remove(&yn->queue);
-            ngx_queue_insert_head(&zone->sh->queue, &yn->queue);
-            return yn;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
-}
-
-
-/* with the zone locked */
-
-static ngx_http_yoti_idv_shm_node_t *
-ngx_http_yoti_idv_shm_add(ngx_http_yoti_idv_zone_t *zone, ngx_str_t *key,
-    uint32_t hash)
-{
-    size_t                         size;
-    ngx_uint_t                     n;
-    ngx_rbtree_node_t             *node;
-    ngx_http_yoti_idv_shm_node_t  *yn;
-
-    size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_yoti_idv_shm_node_t, key)
-           + key->len;
-
-    ngx_http_yoti_idv_shm_expire(zone, 0);
-
-    node = ngx_slab_alloc_locked(zone->shpool, size);
-
-    /* full: the least recently used entries go first */
-
-    for (n = 0; node == NULL && n < 64; n++) {
-
-        if (ngx_queue_empty(&zone->sh->queue)) {
-            return NULL;
-        }
-
-        ngx_http_yoti_idv_shm_expire(zone, 1);
-
-        node = ngx_slab_alloc_locked(zone->shpool, size);
-    }
-
-    if (node == NULL) {
-        return NULL;
-    }
-
-    node->key = hash;
-
-    yn = (ngx_http_yoti_idv_shm_node_t *) &node->color;
-
-    yn->verdict = NGX_YOTI_IDV_ERROR;
-    yn->fetching = 0;
-    yn->sid_len = 0;
-    yn->indexed = 0;
-    yn->reason_len = 0;
-    yn->key_len = (u_short) key->len;
-    yn->expire = ngx_current_msec;
-    yn->stale = ngx_current_msec;
-    yn->lock = ngx_current_msec;
-    yn->updated = ngx_current_msec;
-
-    ngx_memcpy(yn->key, key->data, key->len);
-
-    ngx_rbtree_insert(&zone->sh->rbtree, node);
-    ngx_queue_insert_head(&zone->sh->queue, &yn->queue);
-
-    ngx_http_yoti_idv_shm_index(zone, yn);
-
-    return yn;
-}
-
-
 /*
- * frees up to two expired entries from the LRU's tail, or with "force"
- * the oldest entry, expired or not (but not one being fetched)
+ * with the zone locked: the entry of op's key while it is still op's own
+ * fetch ("lock" is the deadline op set when it took it), or 0
  */
 
-static void
-ngx_http_yoti_idv_shm_expire(ngx_http_yoti_idv_zone_t *zone, ngx_uint_t force)
+static uint32_t
+ngx_http_yoti_idv_shm_mine(ngx_http_yoti_idv_shm_op_t *op)
 {
-    ngx_uint_t                     n;
-    ngx_msec_t                     now;
-    ngx_queue_t                   *q;
-    ngx_http_yoti_idv_shm_node_t  *yn;
+    uint32_t                    n;
+    ngx_yoti_idv_zone_t        *z;
+    ngx_yoti_idv_zone_entry_t  *e;
 
-    now = ngx_current_msec;
+    z = op->zone->sh;
 
-    for (n = 0; n < 3; n++) {
+    n = ngx_yoti_idv_zone_find(z, op->hash);
 
-        if (ngx_queue_empty(&zone->sh->queue)) {
-            return;
-        }
-
-        q = ngx_queue_last(&zone->sh->queue);
-
-        yn = ngx_queue_data(q, ngx_http_yoti_idv_shm_node_t, queue);
-
-        if (yn->fetching && (ngx_msec_int_t) (yn->lock - now) > 0) {
-            /* a fetch others wait for: move it out of the way */
-            ngx_queue_remove(q);
-            ngx_queue_insert_head(&zone->sh->queue, q);
-
-            if (force) {
-                continue;
-            }
-
-            return;
-        }
-
-        if (!force && (ngx_msec_int_t) (yn->stale - now) > 0) {
-            return;
-        }
-
-        ngx_http_yoti_idv_shm_delete(zone, yn);
-
-        if (force) {
-            zone->sh->evictions++;
-            return;
-        }
+    if (n == 0) {
+        return 0;
     }
+
+    e = ngx_yoti_idv_zone_entry(z, n);
+
+    if (!(e->flags & NGX_YOTI_IDV_ZONE_FETCHING) || e->lock != op->locked) {
+        return 0;
+    }
+
+    return n;
 }
 
 
 /*
- * Invalidation (yoti_idv_notifications, the events stream): the entries
- * of a session or a user are found through two more rbtrees, keyed by the
- * crc32 of the session id and of the user id, so that dropping them costs
- * a lookup, not a scan.  Only the helpers below and shm_delete() know
- * about them.
- */
-
-/* with the zone locked: into the indexes what the entry is known for */
-
-static void
-ngx_http_yoti_idv_shm_index(ngx_http_yoti_idv_zone_t *zone,
-    ngx_http_yoti_idv_shm_node_t *yn)
-{
-    u_char  *p;
-    size_t   len;
-
-    p = yn->key + NGX_HTTP_YOTI_IDV_FP_LEN;
-    len = yn->key_len - ngx_min(yn->key_len, NGX_HTTP_YOTI_IDV_FP_LEN);
-
-    if (!(yn->indexed & NGX_HTTP_YOTI_IDV_BY_USER)
-        && len > sizeof(":user:") - 1
-        && ngx_strncmp(p, ":user:", sizeof(":user:") - 1) == 0)
-    {
-        p += sizeof(":user:") - 1;
-        len -= sizeof(":user:") - 1;
-
-        yn->uidx.key = ngx_crc32_long(p, len);
-        ngx_rbtree_insert(&zone->sh->uidx, &yn->uidx);
-        yn->indexed |= NGX_HTTP_YOTI_IDV_BY_USER;
-    }
-
-    if (!(yn->indexed & NGX_HTTP_YOTI_IDV_BY_SESSION)) {
-
-        if (yn->sid_len == 0
-            && len > sizeof(":session:") - 1
-            && len - (sizeof(":session:") - 1)
-               <= NGX_HTTP_YOTI_IDV_SHM_SID_LEN
-            && ngx_strncmp(p, ":session:", sizeof(":session:") - 1) == 0)
-        {
-            /* an unbound policy: the key names the session */
-            len -= sizeof(":session:") - 1;
-            ngx_memcpy(yn->sid, p + sizeof(":session:") - 1, len);
-            yn->sid_len = (u_char) len;
-        }
-
-        if (yn->sid_len) {
-            yn->sidx.key = ngx_crc32_long(yn->sid, yn->sid_len);
-            ngx_rbtree_insert(&zone->sh->sidx, &yn->sidx);
-            yn->indexed |= NGX_HTTP_YOTI_IDV_BY_SESSION;
-        }
-    }
-}
-
-
-/* with the zone locked: the entry leaves the tree, the queue, the indexes */
-
-static void
-ngx_http_yoti_idv_shm_delete(ngx_http_yoti_idv_zone_t *zone,
-    ngx_http_yoti_idv_shm_node_t *yn)
-{
-    ngx_rbtree_node_t  *node;
-
-    if (yn->indexed & NGX_HTTP_YOTI_IDV_BY_SESSION) {
-        ngx_rbtree_delete(&zone->sh->sidx, &yn->sidx);
-    }
-
-    if (yn->indexed & NGX_HTTP_YOTI_IDV_BY_USER) {
-        ngx_rbtree_delete(&zone->sh->uidx, &yn->uidx);
-    }
-
-    ngx_queue_remove(&yn->queue);
-
-    node = (ngx_rbtree_node_t *)
-               ((u_char *) yn - offsetof(ngx_rbtree_node_t, color));
-
-    ngx_rbtree_delete(&zone->sh->rbtree, node);
-
-    ngx_slab_free_locked(zone->shpool, node);
-}
-
-
-/* with the zone locked: up to n entries of the id, into found[] */
-
-static ngx_uint_t
-ngx_http_yoti_idv_shm_collect(ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel, ngx_uint_t by, uint32_t hash, ngx_str_t *id,
-    ngx_http_yoti_idv_shm_node_t **found, ngx_uint_t n)
-{
-    u_char                        *p;
-    size_t                         len;
-    ngx_uint_t                     k;
-    ngx_http_yoti_idv_shm_node_t  *yn;
-
-    k = 0;
-
-    while (node != sentinel && k < n) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        /* equal keys may sit on either side after rotations */
-
-        if (by == NGX_HTTP_YOTI_IDV_BY_SESSION) {
-            yn = (ngx_http_yoti_idv_shm_node_t *)
-                     ((u_char *) node
-                      - offsetof(ngx_http_yoti_idv_shm_node_t, sidx));
-            p = yn->sid;
-            len = yn->sid_len;
-
-        } else {
-            yn = (ngx_http_yoti_idv_shm_node_t *)
-                     ((u_char *) node
-                      - offsetof(ngx_http_yoti_idv_shm_node_t, uidx));
-            p = yn->key + NGX_HTTP_YOTI_IDV_FP_LEN + sizeof(":user:") - 1;
-            len = yn->key_len - NGX_HTTP_YOTI_IDV_FP_LEN
-                  - (sizeof(":user:") - 1);
-        }
-
-        if (len == id->len && ngx_memcmp(p, id->data, len) == 0) {
-            found[k++] = yn;
-        }
-
-        k += ngx_http_yoti_idv_shm_collect(node->left, sentinel, by, hash,
-                                           id, found + k, n - k);
-        node = node->right;
-    }
-
-    return k;
-}
-
-
-/*
- * every entry, of any policy, for the session id or the user tracking id;
- * a fetch in progress for it is not kept when it ends, see shm_store()
- */
-
-ngx_uint_t
-ngx_http_yoti_idv_shm_invalidate(ngx_shm_zone_t *shm_zone, ngx_uint_t by,
-    ngx_str_t *id)
-{
-    uint32_t                       hash;
-    ngx_uint_t                     i, n, total;
-    ngx_rbtree_t                  *tree;
-    ngx_http_yoti_idv_zone_t      *zone;
-    ngx_http_yoti_idv_shm_node_t  *found[64];
-
-    zone = shm_zone->data;
-
-    hash = ngx_crc32_long(id->data, id->len);
-
-    total = 0;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    zone->sh->generation++;
-
-    tree = (by == NGX_HTTP_YOTI_IDV_BY_SESSION) ? &zone->sh->sidx
-                                                : &zone->sh->uidx;
-
-    do {
-        n = ngx_http_yoti_idv_shm_collect(tree->root, tree->sentinel, by,
-                                          hash, id, found, 64);
-
-        for (i = 0; i < n; i++) {
-            ngx_http_yoti_idv_shm_delete(zone, found[i]);
-        }
-
-        total += n;
-
-    } while (n == 64);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    return total;
-}
-
-
-/* a gap in the invalidations that cannot be covered: nothing stays */
-
-void
-ngx_http_yoti_idv_shm_flush(ngx_shm_zone_t *shm_zone)
-{
-    ngx_queue_t                   *q;
-    ngx_http_yoti_idv_zone_t      *zone;
-    ngx_http_yoti_idv_shm_node_t  *yn;
-
-    zone = shm_zone->data;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    zone->sh->generation++;
-
-    while (!ngx_queue_empty(&zone->sh->queue)) {
-        q = ngx_queue_last(&zone->sh->queue);
-        yn = ngx_queue_data(q, ngx_http_yoti_idv_shm_node_t, queue);
-        ngx_http_yoti_idv_shm_delete(zone, yn);
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-}
-
-
-/* for yoti_idv_metrics: not on the request path, the walk is fine */
-
-void
-ngx_http_yoti_idv_shm_stats(ngx_shm_zone_t *shm_zone,
-    ngx_http_yoti_idv_shm_stats_t *st)
-{
-    ngx_queue_t               *q;
-    ngx_http_yoti_idv_zone_t  *zone;
-
-    zone = shm_zone->data;
-
-    ngx_memzero(st, sizeof(ngx_http_yoti_idv_shm_stats_t));
-
-    st->size = shm_zone->shm.size;
-
-    if (zone->sh == NULL) {
-        return;
-    }
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue);
-         q = ngx_queue_next(q))
-    {
-        st->entries++;
-    }
-
-    st->used = st->size - zone->shpool->pfree * ngx_pagesize;
-    st->evictions = zone->sh->evictions;
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-}
-
-
-/*
- * with the zone locked, after an invalidation: the entry is still there
- * and indexed under the session, so that the invalidation would have
- * taken it had it been meant
+ * with the zone locked: no invalidation since op took the fetch, or the
+ * entry is in the index of the session it stores, so that an invalidation
+ * of that session would have removed it
  */
 
 static ngx_uint_t
-ngx_http_yoti_idv_shm_spared(ngx_http_yoti_idv_shm_node_t *yn,
-    ngx_str_t *session_id)
+ngx_http_yoti_idv_shm_spared(ngx_http_yoti_idv_shm_op_t *op,
+    ngx_yoti_idv_zone_entry_t *e, ngx_str_t *session_id)
 {
-    return yn != NULL
-           && (yn->indexed & NGX_HTTP_YOTI_IDV_BY_SESSION)
-           && yn->sid_len == session_id->len
-           && ngx_memcmp(yn->sid, session_id->data, yn->sid_len) == 0;
+    if (op->zone->sh->drops == op->generation) {
+        return 1;
+    }
+
+    return (e->flags & NGX_YOTI_IDV_ZONE_SID)
+           && e->sid_len == session_id->len
+           && ngx_memcmp(e->sid, session_id->data, e->sid_len) == 0;
 }
 
 
 /*
- * an invalidation that may be meant for the session came since this
- * request took the fetch: what the fetch got (or an expired verdict it
- * kept) may predate it
+ * whether what op's fetch got may predate an invalidation meant for it:
+ * its entry went, became another request's fetch, or an invalidation
+ * came while the entry was not in the session's index
  */
 
 ngx_uint_t
 ngx_http_yoti_idv_shm_invalidated(ngx_http_yoti_idv_shm_op_t *op,
     ngx_str_t *session_id)
 {
-    ngx_uint_t                     rc;
-    ngx_http_yoti_idv_zone_t      *zone;
-    ngx_http_yoti_idv_shm_node_t  *yn;
+    uint32_t                    n;
+    ngx_uint_t                  rc;
+    ngx_http_yoti_idv_zone_t   *zone;
+
+    if (!op->owner) {
+        return 0;
+    }
 
     zone = op->zone;
 
-    if (!op->owner || zone->sh->generation == op->generation) {
+    if (zone->sh->drops == op->generation) {
+        /* unlocked: a stale read only sends it to the locked check */
         return 0;
     }
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    yn = ngx_http_yoti_idv_shm_find(zone, &op->key, op->hash);
+    n = ngx_http_yoti_idv_shm_mine(op);
 
-    rc = !ngx_http_yoti_idv_shm_spared(yn, session_id);
+    rc = n == 0
+         || !ngx_http_yoti_idv_shm_spared(op,
+                                          ngx_yoti_idv_zone_entry(zone->sh, n),
+                                          session_id);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return rc;
+}
+
+
+/*
+ * every entry (of every policy) for a session id or a user id, through the
+ * zone's indexes: the entries on one chain, not the table
+ */
+
+ngx_uint_t
+ngx_http_yoti_idv_shm_invalidate(ngx_shm_zone_t *shm_zone, ngx_uint_t by,
+    ngx_str_t *id)
+{
+    size_t                     n;
+    uint64_t                   uid;
+    ngx_yoti_idv_zone_t       *z;
+    ngx_http_yoti_idv_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (zone == NULL || zone->sh == NULL || id->len == 0) {
+        return 0;
+    }
+
+    z = zone->sh;
+
+    switch (by) {
+
+    case NGX_HTTP_YOTI_IDV_BY_SESSION:
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        n = ngx_yoti_idv_zone_invalidate_sid(z, id->data, id->len);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        break;
+
+    case NGX_HTTP_YOTI_IDV_BY_USER:
+        uid = ngx_yoti_idv_zone_hash64(z, id->data, id->len);
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        n = ngx_yoti_idv_zone_invalidate_uid(z, uid);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        break;
+
+    default:
+        n = 0;
+    }
+
+    return n;
+}
+
+
+/* every entry; the table is rewritten under the lock, O(entries) */
+
+void
+ngx_http_yoti_idv_shm_flush(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_yoti_idv_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (zone == NULL || zone->sh == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_yoti_idv_zone_flush(zone->sh);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+void
+ngx_http_yoti_idv_shm_stats(ngx_shm_zone_t *shm_zone,
+    ngx_http_yoti_idv_shm_stats_t *st)
+{
+    ngx_http_yoti_idv_zone_t   *zone;
+    ngx_yoti_idv_zone_stats_t   zs;
+
+    ngx_memzero(st, sizeof(ngx_http_yoti_idv_shm_stats_t));
+
+    zone = shm_zone->data;
+
+    if (zone == NULL || zone->sh == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_yoti_idv_zone_stats(zone->sh, &zs);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    /* the slab pool's own pages are the zone's, used from the start */
+
+    st->entries = zs.entries;
+    st->capacity = zs.capacity;
+    st->size = shm_zone->shm.size;
+    st->used = shm_zone->shm.size - zs.bytes_total + zs.bytes_used;
+    st->evictions = zs.evictions;
 }
 
 
@@ -1156,5 +908,5 @@ ngx_http_yoti_idv_shm_breakers(ngx_http_yoti_idv_zone_t *zone,
 {
     *mutex = &zone->shpool->mutex;
 
-    return zone->sh->breakers;
+    return zone->hdr->breakers;
 }

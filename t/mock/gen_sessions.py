@@ -265,6 +265,10 @@ def main():
     # A perfectly good result, but for another session.
     save("session-id-mismatch", with_id(v, "verified-alice"))
 
+    # An id of 59 characters: more than a zone entry holds (39).
+    long_id = "verified-alice-with-a-session-id-longer-than-an-entry-holds"
+    save(long_id, with_id(v, long_id))
+
 
 DOCUMENT_MEDIA = "3943b63a-acf6-4860-9984-b73616007046"   # seed's
 SECOND_DOCUMENT = "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
