@@ -807,8 +807,7 @@ ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
         }
     }
 
-    if (cached->data && !ctx->refresh
-        && ngx_http_yoti_idv_cached(r, ctx, cached) == NGX_OK)
+    if (cached->data && ngx_http_yoti_idv_cached(r, ctx, cached) == NGX_OK)
     {
         ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_HIT;
         ngx_http_yoti_idv_metric_inc(REDIS_HIT);
@@ -827,7 +826,10 @@ static ngx_int_t
 ngx_http_yoti_idv_cached(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx,
     ngx_str_t *value)
 {
-    ngx_yoti_idv_cached_t  c;
+    ngx_yoti_idv_cached_t           c;
+    ngx_http_yoti_idv_main_conf_t  *ymcf;
+
+    ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
 
     if (ngx_yoti_idv_cached_parse((char *) value->data, value->len, &c)
         != 0)
@@ -859,6 +861,19 @@ ngx_http_yoti_idv_cached(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx,
 
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "yoti_idv cached verdict has expired");
+        return NGX_DECLINED;
+    }
+
+    if (ctx->refresh
+        && (c.expires == 0
+            || ((time_t) c.expires - ngx_time()) * 10
+               <= ngx_http_yoti_idv_valid(ymcf, c.verdict)))
+    {
+        /*
+         * a refresh takes only what another node's refresh put there: a
+         * verdict with its expiry ("2 <expires> ...", with
+         * yoti_idv_cache_use_stale) that is not itself near its end
+         */
         return NGX_DECLINED;
     }
 

@@ -5,7 +5,8 @@
 # old verdict, and after it expires finds the other's in Redis.
 #
 # Node A is the runner's nginx, node B a second nginx (t/lib/YotiIdvNode.pm),
-# both with a zone and two workers, sharing one redis-server.
+# both with a zone and two workers, sharing one redis-server (TEST 4 has a
+# node B of its own, for its location).
 
 use lib 't/lib';
 
@@ -49,7 +50,36 @@ _EOC_
 
 our $B = YotiIdvNode::start(http => $HttpConfig, server => $server_b);
 
-sub node_port { $_[0] eq 'A' ? server_port() : $B->{port} }
+# TEST 4: the session id from a variable, stale verdicts, a 2 s life
+our $Http4 = $HttpConfig =~ s/APPROVE 5s/APPROVE 2s/r;
+
+our $Members4 = <<'_EOC_';
+    location /members/ {
+        yoti_idv                          on;
+        yoti_idv_user_id                  $http_x_user_id;
+        yoti_idv_session_id               $http_x_session_id;
+        yoti_idv_require                  LIVENESS;
+        yoti_idv_cache_background_update  on;
+        yoti_idv_cache_use_stale          10s;
+
+        add_header X-IDV-Verdict $yoti_idv_verdict always;
+        add_header X-IDV-Layer $yoti_idv_layer always;
+        add_header X-IDV-Cache $yoti_idv_cache always;
+
+        proxy_set_header X-IDV-Verdict $yoti_idv_verdict;
+        proxy_set_header X-IDV-Session "$yoti_idv_session_id $yoti_idv_cache";
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
+    }
+_EOC_
+
+(my $server_b4 = $YotiIdvTest::ApiLocation . $YotiIdvTest::Locations
+                 . $Members4) =~ s/\$TEST_NGINX_SERVER_PORT/\$NODE_PORT/g;
+
+our $B4 = YotiIdvNode::start(http => $Http4, server => $server_b4);
+
+sub node_port {
+    return $_[0] eq 'A' ? server_port() : $_[0] eq 'B4' ? $B4->{port} : $B->{port};
+}
 
 # "status verdict layer cache" of a request for the user on a node
 sub ask {
@@ -201,6 +231,52 @@ X-IDV-Layer: zone
 --- error_log
 redis answered "NOPERM
 --- no_error_log
+[alert]
+[crit]
+--- timeout: 10
+
+
+
+=== TEST 4: expired within the stale window (UPDATING) on both nodes: one fetch, and the other node takes the new verdict from Redis
+--- http_config eval
+$main::Http4
+--- config eval
+$main::Members4
+--- init
+YotiIdvRedis::flush();
+YotiIdvMock::mock_get('/__mock/reset');
+my %h = ('X-User-Id' => 'bob', 'X-Session-Id' => 'verified-bob');
+my $ask = sub {
+    my ($status, undef, $hd) = YotiIdvNode::request(main::node_port($_[0]), 'GET', '/members/', \%h);
+    return join ' ', $status, map { $hd->{"x-idv-$_"} // '-' } qw(verdict layer cache);
+};
+main::check('TEST 4: A asks the provider', $ask->('A'), '200 ALLOW provider MISS');
+main::check('TEST 4: B from Redis', $ask->('B4'), '200 ALLOW redis HIT');
+Time::HiRes::sleep(2.2);
+YotiIdvMock::mock_get('/__mock/reset');
+for my $i (1 .. 5) {
+    for my $node ('A', 'B4') {
+        Test::More::like($ask->($node), qr/^200 ALLOW \w+ (UPDATING|HIT)$/, "$0 TEST 4: burst $i on $node");
+    }
+}
+Time::HiRes::sleep(0.3);
+$ask->('B4');    # past the lock's 200 ms: B refreshes from Redis, not the provider
+Time::HiRes::sleep(0.3);
+main::check('TEST 4: A has the new verdict', $ask->('A'), '200 ALLOW zone HIT');
+main::check('TEST 4: B has it too', $ask->('B4'), '200 ALLOW zone HIT');
+main::check('TEST 4: one fetch for both nodes', main::fetches('verified-bob'), 1);
+Test::More::unlike(YotiIdvNode::error_log($main::B4), qr/\[(error|alert|crit)\]/, "$0 TEST 4: node B logged no error");
+--- request
+GET /members/
+--- more_headers
+X-User-Id: bob
+X-Session-Id: verified-bob
+--- error_code: 200
+--- response_headers
+X-IDV-Verdict: ALLOW
+X-IDV-Cache: HIT
+--- no_error_log
+[error]
 [alert]
 [crit]
 --- timeout: 10
