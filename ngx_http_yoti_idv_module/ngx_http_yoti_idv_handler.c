@@ -56,10 +56,11 @@
  * session.  yoti_idv_cache_background_update: a zone hit that took the
  * entry's refresh hands it, in EVALUATED, to a background subrequest to
  * the same location (ctx->refresh there: past the zone, never from a
- * cached verdict), which runs this same state machine on its own ctx and
- * ends with 204; the request itself is answered at once.  The zone lets
- * one refresh run per node; with Redis, SET NX on a key of the verdict's
- * own lets one run among all the nodes.
+ * cached verdict but one another node's refresh put into Redis), which
+ * runs this same state machine on its own ctx and ends with 204; the
+ * request itself is answered at once.  The zone lets one refresh run per
+ * node; with Redis, SET NX on a key of the verdict's own (LOCK_WAIT) lets
+ * one run among all the nodes.
  */
 
 
@@ -1666,8 +1667,9 @@ ngx_http_yoti_idv_temporary(const char *reason)
  * yoti_idv_cache_background_update: the refresh is a background
  * subrequest to the same location, which runs the gate with the zone
  * entry's ownership (ctx->refresh: past the zone, never from a cached
- * verdict, with the mapping read anew), stores what it gets and ends with
- * 204; nothing of it reaches the client or the location's content.
+ * verdict but one another node's refresh put into Redis, see cached(),
+ * with the mapping read anew), stores what it gets and ends with 204;
+ * nothing of it reaches the client or the location's content.
  */
 
 ngx_uint_t
