@@ -808,8 +808,7 @@ ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
         }
     }
 
-    if (cached->data && ngx_http_yoti_idv_cached(r, ctx, cached) == NGX_OK)
-    {
+    if (cached->data && ngx_http_yoti_idv_cached(r, ctx, cached) == NGX_OK) {
         ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_HIT;
         ngx_http_yoti_idv_metric_inc(REDIS_HIT);
         return;
