@@ -18,6 +18,10 @@
  *   REDIS_WAITED  its reply, or why there is none, is in
  *   FETCH         ask the provider, or take the answer this request
  *                 already has about the same session
+ *   LOCK_WAIT     parked: a background refresh with Redis takes the
+ *                 nodes' lock on the verdict before it asks, see
+ *                 refresh_lock()
+ *   LOCK_WAITED   the lock's reply, or why there is none, is in
  *   FETCH_WAIT    parked: the subrequest to the provider runs
  *   EVALUATE      the answer against the policy
  *   MEDIA         the policy has an age and everything else allows: ask
@@ -52,8 +56,11 @@
  * session.  yoti_idv_cache_background_update: a zone hit that took the
  * entry's refresh hands it, in EVALUATED, to a background subrequest to
  * the same location (ctx->refresh there: past the zone, never from a
- * cached verdict), which runs this same state machine on its own ctx and
- * ends with 204; the request itself is answered at once.
+ * cached verdict but one another node's refresh put into Redis), which
+ * runs this same state machine on its own ctx and ends with 204; the
+ * request itself is answered at once.  The zone lets one refresh run per
+ * node; with Redis, SET NX on a key of the verdict's own (LOCK_WAIT) lets
+ * one run among all the nodes.
  */
 
 
@@ -121,6 +128,10 @@ static ngx_uint_t ngx_http_yoti_idv_use_stale(ngx_http_request_t *r,
     ngx_http_yoti_idv_ctx_t *ctx);
 static ngx_uint_t ngx_http_yoti_idv_temporary(const char *reason);
 static ngx_int_t ngx_http_yoti_idv_refresh_gate(ngx_http_request_t *r);
+static ngx_int_t ngx_http_yoti_idv_refresh_lock(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx);
+static void ngx_http_yoti_idv_refresh_locked(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx);
 static void ngx_http_yoti_idv_refresh(ngx_http_request_t *r,
     ngx_http_yoti_idv_ctx_t *ctx);
 static ngx_int_t ngx_http_yoti_idv_refresh_done(ngx_http_request_t *sr,
@@ -312,6 +323,7 @@ ngx_http_yoti_idv_parked(ngx_http_yoti_idv_ctx_t *ctx)
 
     case NGX_HTTP_YOTI_IDV_ZONE_WAIT:
     case NGX_HTTP_YOTI_IDV_REDIS_WAIT:
+    case NGX_HTTP_YOTI_IDV_LOCK_WAIT:
         return 1;
 
     case NGX_HTTP_YOTI_IDV_FETCH_WAIT:
@@ -348,6 +360,7 @@ ngx_http_yoti_idv_bind(ngx_http_yoti_idv_ctx_t *ctx,
 
     ctx->evaluated = 0;
     ctx->fetched = 0;
+    ctx->locked = 0;
     ctx->stale = 0;
 
     /* nothing reads it before EVALUATED; if anything did, it would deny */
@@ -402,6 +415,11 @@ ngx_http_yoti_idv_run(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
             rc = ngx_http_yoti_idv_ask(r, ctx);
             break;
 
+        case NGX_HTTP_YOTI_IDV_LOCK_WAITED:
+            ngx_http_yoti_idv_refresh_locked(r, ctx);
+            rc = NGX_OK;
+            break;
+
         case NGX_HTTP_YOTI_IDV_FETCH_WAIT:
 
             if (!ctx->answer.sr->done) {
@@ -442,7 +460,7 @@ ngx_http_yoti_idv_run(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
         case NGX_HTTP_YOTI_IDV_FINISHED:
             return ngx_http_yoti_idv_status(ctx);
 
-        default: /* ZONE_WAIT, REDIS_WAIT: see parked() */
+        default: /* ZONE_WAIT, REDIS_WAIT, LOCK_WAIT: see parked() */
             return NGX_AGAIN;
         }
 
@@ -870,9 +888,7 @@ ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
         }
     }
 
-    if (cached->data && !ctx->refresh
-        && ngx_http_yoti_idv_cached(r, ctx, cached) == NGX_OK)
-    {
+    if (cached->data && ngx_http_yoti_idv_cached(r, ctx, cached) == NGX_OK) {
         ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_HIT;
         ngx_http_yoti_idv_metric_inc(REDIS_HIT);
         return;
@@ -890,7 +906,10 @@ static ngx_int_t
 ngx_http_yoti_idv_cached(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx,
     ngx_str_t *value)
 {
-    ngx_yoti_idv_cached_t  c;
+    ngx_yoti_idv_cached_t           c;
+    ngx_http_yoti_idv_main_conf_t  *ymcf;
+
+    ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
 
     if (ngx_yoti_idv_cached_parse((char *) value->data, value->len, &c)
         != 0)
@@ -925,6 +944,19 @@ ngx_http_yoti_idv_cached(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
+    if (ctx->refresh
+        && (c.expires == 0
+            || ((time_t) c.expires - ngx_time()) * 10
+               <= ngx_http_yoti_idv_valid(ymcf, c.verdict)))
+    {
+        /*
+         * a refresh takes only what another node's refresh put there: a
+         * verdict with its expiry ("2 <expires> ...", with
+         * yoti_idv_cache_use_stale) that is not itself near its end
+         */
+        return NGX_DECLINED;
+    }
+
     ngx_http_yoti_idv_verdict(ctx, c.verdict, "");
     ngx_memcpy(ctx->result.reason, c.reason, c.reason_len);
     ctx->result.reason[c.reason_len] = '\0';
@@ -955,6 +987,11 @@ ngx_http_yoti_idv_ask(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
 
         ctx->state = NGX_HTTP_YOTI_IDV_EVALUATE;
         return NGX_OK;
+    }
+
+    if (ctx->refresh && !ctx->locked && ctx->redis.nkeys) {
+        /* one refresh among the nodes */
+        return ngx_http_yoti_idv_refresh_lock(r, ctx);
     }
 
     if (!ngx_http_yoti_idv_breaker_allow(r, ylcf)) {
@@ -1412,7 +1449,7 @@ ngx_http_yoti_idv_wake_up(void *data)
 }
 
 
-/* the one place a request leaves ZONE_WAIT or REDIS_WAIT */
+/* the one place a request leaves ZONE_WAIT, REDIS_WAIT or LOCK_WAIT */
 
 static void
 ngx_http_yoti_idv_resume(ngx_event_t *ev)
@@ -1433,6 +1470,10 @@ ngx_http_yoti_idv_resume(ngx_event_t *ev)
 
     case NGX_HTTP_YOTI_IDV_REDIS_WAIT:
         ctx->state = NGX_HTTP_YOTI_IDV_REDIS_WAITED;
+        break;
+
+    case NGX_HTTP_YOTI_IDV_LOCK_WAIT:
+        ctx->state = NGX_HTTP_YOTI_IDV_LOCK_WAITED;
         break;
 
     default:
@@ -1705,8 +1746,9 @@ ngx_http_yoti_idv_temporary(const char *reason)
  * yoti_idv_cache_background_update: the refresh is a background
  * subrequest to the same location, which runs the gate with the zone
  * entry's ownership (ctx->refresh: past the zone, never from a cached
- * verdict, with the mapping read anew), stores what it gets and ends with
- * 204; nothing of it reaches the client or the location's content.
+ * verdict but one another node's refresh put into Redis, see cached(),
+ * with the mapping read anew), stores what it gets and ends with 204;
+ * nothing of it reaches the client or the location's content.
  */
 
 ngx_uint_t
@@ -1813,4 +1855,127 @@ ngx_http_yoti_idv_refresh_done(ngx_http_request_t *sr, void *data,
     ngx_int_t rc)
 {
     return rc;
+}
+
+
+/*
+ * with Redis, the nodes' refreshes of a verdict are one:
+ *
+ *     SET <prefix>refresh:<fingerprint>:user:<user id> 1 NX PX <ms>
+ *
+ * (the verdict key's own part, with cluster= its hash tag: one slot), for
+ * the length of the refresh window, a tenth of yoti_idv_cache_valid for
+ * the verdict refreshed, at least 100 ms; the lock is never deleted.  Nil:
+ * another node refreshes it, this one keeps the old verdict until it
+ * expires, and then finds the other's in Redis.  Redis not usable: this
+ * node refreshes anyway, the lock is only an optimisation.
+ */
+
+static ngx_int_t
+ngx_http_yoti_idv_refresh_lock(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx)
+{
+    u_char                         *p;
+    size_t                          len[6], skip;
+    time_t                          valid;
+    ngx_int_t                       rc;
+    ngx_str_t                      *vkey;
+    ngx_msec_t                      ms;
+    const char                     *argv[6];
+    ngx_http_yoti_idv_main_conf_t  *ymcf;
+    u_char                          px[NGX_INT_T_LEN];
+
+    ymcf = ngx_http_get_module_main_conf(r, ngx_http_yoti_idv_module);
+
+    ctx->locked = 1;
+
+    /* "<prefix>verdict:<rest>" -> "<prefix>refresh:<rest>", as long */
+
+    vkey = &ctx->redis.keys[ctx->redis.nkeys - 1];
+    skip = ymcf->prefix.len + sizeof("verdict:") - 1;
+
+    if (vkey->len < skip) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, vkey->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    argv[1] = (const char *) p;
+    len[1] = vkey->len;
+
+    p = ngx_cpymem(p, ymcf->prefix.data, ymcf->prefix.len);
+    p = ngx_cpymem(p, "refresh:", sizeof("refresh:") - 1);
+    ngx_memcpy(p, vkey->data + skip, vkey->len - skip);
+
+    valid = ngx_http_yoti_idv_valid(ymcf, ctx->zone.verdict);
+    ms = ngx_max((ngx_msec_t) valid * 100, 100);
+
+    argv[0] = "SET";
+    len[0] = sizeof("SET") - 1;
+    argv[2] = "1";
+    len[2] = 1;
+    argv[3] = "NX";
+    len[3] = sizeof("NX") - 1;
+    argv[4] = "PX";
+    len[4] = sizeof("PX") - 1;
+    argv[5] = (const char *) px;
+    len[5] = ngx_sprintf(px, "%M", ms) - px;
+
+    /* the MGET is done: its op, keys kept for redis_put(), takes the SET */
+
+    rc = ngx_http_yoti_idv_redis_eval(ymcf->redis, &ctx->redis, 6, argv,
+                                      len);
+
+    if (rc == NGX_AGAIN) {
+        /* resume() takes it from here */
+        ctx->state = NGX_HTTP_YOTI_IDV_LOCK_WAIT;
+        r->main->count++;
+        return NGX_AGAIN;
+    }
+
+    if (rc == NGX_OK) {
+        /* it failed at once, op->error says why */
+        ctx->state = NGX_HTTP_YOTI_IDV_LOCK_WAITED;
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_yoti_idv_refresh_locked(ngx_http_request_t *r,
+    ngx_http_yoti_idv_ctx_t *ctx)
+{
+    ngx_http_yoti_idv_redis_op_t  *op;
+
+    op = &ctx->redis;
+
+    ctx->state = NGX_HTTP_YOTI_IDV_FETCH;
+
+    if (op->error) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "yoti_idv refresh lock failed (%s), refreshing",
+                       op->error);
+        return;
+    }
+
+    if (op->values[0].data) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "yoti_idv refresh lock taken");
+        return;
+    }
+
+    /* another node refreshes it: as a failed refresh, the old one stays */
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "yoti_idv refresh: another node has the lock");
+
+    ngx_http_yoti_idv_shm_store(&ctx->zone, NGX_YOTI_IDV_ERROR, "",
+                                &ctx->session_id, -1, 0);
+
+    ngx_http_yoti_idv_verdict(ctx, NGX_YOTI_IDV_ERROR, "refresh:elsewhere");
+    ctx->state = NGX_HTTP_YOTI_IDV_FINISHED;
 }

@@ -285,7 +285,9 @@ typedef struct {
  * A Redis lookup: MGET of nkeys keys.  When it was sent, it ends with
  * done(data), called once: from the reply, a dropped connection or the
  * timeout; error is then NULL and values[] hold the values (data NULL:
- * nil), or error is the "redis:..." reason.
+ * nil), or error is the "redis:..." reason.  A waited command, see
+ * ngx_http_yoti_idv_redis_eval(), has only values[0]: data NULL when
+ * Redis answered nil, an empty string for anything else.
  */
 
 typedef struct {
@@ -320,6 +322,8 @@ typedef enum {
     NGX_HTTP_YOTI_IDV_REDIS_WAIT,       /* parked on the MGET */
     NGX_HTTP_YOTI_IDV_REDIS_WAITED,
     NGX_HTTP_YOTI_IDV_FETCH,            /* ask the provider */
+    NGX_HTTP_YOTI_IDV_LOCK_WAIT,        /* parked: a refresh's SET NX */
+    NGX_HTTP_YOTI_IDV_LOCK_WAITED,
     NGX_HTTP_YOTI_IDV_FETCH_WAIT,       /* parked on the subrequest */
     NGX_HTTP_YOTI_IDV_EVALUATE,
     NGX_HTTP_YOTI_IDV_MEDIA,            /* ask for the document fields */
@@ -354,6 +358,7 @@ typedef struct {
     /* a background refresh of the zone's entry, see refresh() */
     unsigned                       refresh:1;
     unsigned                       refreshed:1;
+    unsigned                       locked:1;    /* its SET NX was tried */
 
     /*
      * yoti_idv_cache_use_stale: a verdict for this user, policy and

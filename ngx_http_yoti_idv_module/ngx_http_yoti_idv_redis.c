@@ -1485,5 +1485,14 @@ ngx_http_yoti_idv_redis_command_done(redisAsyncContext *ac, redisReply *rep,
         node->error = NULL;
     }
 
+    /* nil, or not: SET NX tells whether it was set */
+
+    if (rep->type == REDIS_REPLY_NIL) {
+        ngx_str_null(&op->values[0]);
+
+    } else {
+        ngx_str_set(&op->values[0], "");
+    }
+
     op->done(op->data);
 }

@@ -162,6 +162,51 @@ GET /members/?u=nobody
 
 
 
+=== TEST 4a: background update: the refresh's lock shares the verdict's hash tag (one slot, the user's master)
+--- http_config eval
+$main::HttpConfig . "    yoti_idv_cache_zone   yoti_idv:1m;\n    yoti_idv_cache_valid  APPROVE 5s;\n"
+--- config
+    location /members/ {
+        yoti_idv                          on;
+        yoti_idv_user_id                  $arg_u;
+        yoti_idv_bind_user                off;
+        yoti_idv_require                  LIVENESS;
+        yoti_idv_cache_background_update  on;
+
+        add_header X-IDV-Cache $yoti_idv_cache always;
+
+        proxy_set_header X-IDV-Verdict $yoti_idv_verdict;
+        proxy_set_header X-IDV-Session "$yoti_idv_session_id $yoti_idv_cache";
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
+    }
+--- init
+my $u = main::user(2, 0);
+YotiIdvHA::ccmd('DEL', main::vkey($u));
+YotiIdvTest::http_get(main::server_port(), '/__mock/reset');
+my @r = YotiIdvTest::http_get(main::server_port(), "/members/?u=$u");
+Test::More::is($r[2]{'x-idv-cache'}, 'MISS', "$0 TEST 4a: asked");
+Time::HiRes::sleep(4.65);
+@r = YotiIdvTest::http_get(main::server_port(), "/members/?u=$u");
+Test::More::is($r[2]{'x-idv-cache'}, 'HIT', "$0 TEST 4a: answered from the zone, refreshed");
+Time::HiRes::sleep(0.2);
+(my $lock = main::vkey($u)) =~ s/:verdict:/:refresh:/;
+my $port = main::master(2);
+Test::More::is(YotiIdvHA::slot($lock), YotiIdvHA::slot(main::mkey($u)),
+               "$0 TEST 4a: the lock in the mapping's slot");
+my $ttl = YotiIdvHA::cmd_at($port, 'PTTL', $lock);
+Test::More::ok($ttl > 0 && $ttl <= 500, "$0 TEST 4a: the lock on the user's master, 500 ms ($ttl)");
+@r = YotiIdvTest::http_get(main::server_port(), '/__mock/count/verified-alice');
+Test::More::is($r[1], "2\n", "$0 TEST 4a: the refresh asked the provider");
+--- request
+GET /members/?u=nobody
+--- error_code: 403
+--- no_error_log
+[error]
+[warn]
+--- timeout: 10
+
+
+
 === TEST 5: a slot migrated during a run: ASK (ASKING on the target), then MOVED, then straight to the new master
 --- init
 $main::S = YotiIdvHA::slot(main::mkey($::U));
