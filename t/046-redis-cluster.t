@@ -24,7 +24,7 @@ $ENV{TEST_NGINX_CLUSTER} = join ',',
     map { "127.0.0.1:$_" } @{ $Cluster->{ports} }[0, 1];
 
 # three users on each master, u<N>
-our $Users = YotiIdvHA::users_by_master('yoti_idv:', 3);
+our $Users = YotiIdvHA::users_by_master('yoti_idv:', 4);
 our @Masters = sort keys %$Users;
 
 repeat_each(1);
@@ -180,7 +180,9 @@ $main::HttpConfig . "    yoti_idv_cache_zone   yoti_idv:1m;\n    yoti_idv_cache_
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
     }
 --- init
-my $u = main::user(2, 0);
+# a user of its own: its verdict lives 5s, and TEST 10 needs a lasting one
+my $u = main::user(2, 3);
+YotiIdvHA::ccmd('SET', main::mkey($u), 'verified-alice');
 YotiIdvHA::ccmd('DEL', main::vkey($u));
 YotiIdvTest::http_get(main::server_port(), '/__mock/reset');
 my @r = YotiIdvTest::http_get(main::server_port(), "/members/?u=$u");
