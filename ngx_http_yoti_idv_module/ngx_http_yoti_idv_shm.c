@@ -25,10 +25,10 @@
  */
 
 
-#include <openssl/rand.h>
-
 #include "ngx_http_yoti_idv_module.h"
 #include "ngx_yoti_idv_zone.h"
+
+#include <openssl/rand.h>
 
 
 #define NGX_HTTP_YOTI_IDV_SHM_POLL_MIN    1
