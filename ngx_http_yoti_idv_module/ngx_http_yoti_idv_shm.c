@@ -616,7 +616,8 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
     if (valid < 0 && e->verdict != NGX_YOTI_IDV_ERROR
         && (ngx_msec_int_t) ((ngx_msec_t) e->stale - now) > 0
         && e->sid_len == session_id->len
-        && ngx_memcmp(e->sid, session_id->data, e->sid_len) == 0)
+        && (e->sid_len == 0
+            || ngx_memcmp(e->sid, session_id->data, e->sid_len) == 0))
     {
         /*
          * valid -1: the fetch failed and the request was answered from

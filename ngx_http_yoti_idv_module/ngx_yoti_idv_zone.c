@@ -605,7 +605,8 @@ ngx_yoti_idv_zone_set_sid(ngx_yoti_idv_zone_t *z, uint32_t n,
 
     if (e->flags & NGX_YOTI_IDV_ZONE_SID) {
 
-        if (e->sid_len == len && memcmp(e->sid, sid, len) == 0) {
+        if (e->sid_len == len && (len == 0 || memcmp(e->sid, sid, len) == 0))
+        {
             return 0;
         }
 
@@ -618,12 +619,14 @@ ngx_yoti_idv_zone_set_sid(ngx_yoti_idv_zone_t *z, uint32_t n,
         e->flags &= ~NGX_YOTI_IDV_ZONE_SID;
     }
 
-    memcpy(e->sid, sid, len);
     e->sid_len = (uint8_t) len;
 
     if (len == 0) {
+        /* no session yet: sid may be NULL, nothing to copy or index */
         return 0;
     }
+
+    memcpy(e->sid, sid, len);
 
     b = ngx_yoti_idv_zone_bucket(z, ngx_yoti_idv_zone_hash64(z, sid, len));
 
