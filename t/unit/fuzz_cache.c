@@ -55,16 +55,24 @@ check_value(const char *p, size_t len)
     buf[c.reason_len] = '\0';
 
     {
-        char  out[2 + 64 + 1 + 7 + 1 + NGX_YOTI_IDV_REASON_LEN];
+        char  out[2 + 24 + 64 + 1 + 7 + 1 + NGX_YOTI_IDV_REASON_LEN];
 
-        n = ngx_yoti_idv_cached_format(out, sizeof(out), c.session_id,
-                                       c.session_id_len, c.verdict, buf);
+        /* "2 <expires> ..." (yoti_idv_cache_use_stale) or "1 ..." */
+        n = ngx_yoti_idv_cached_format_until(out, sizeof(out), c.expires,
+                                             c.session_id, c.session_id_len,
+                                             c.verdict, buf);
 
-        if (n != len || memcmp(out, p, len) != 0) {
+        /*
+         * byte for byte for "1 ...": the expiry of "2 ..." may be written
+         * with leading zeros by someone else, it is the same time
+         */
+        if (n == 0 || (c.expires == 0 && (n != len || memcmp(out, p, len) != 0)))
+        {
             abort();
         }
 
         if (ngx_yoti_idv_cached_parse(out, n, &c2) != 0
+            || c2.expires != c.expires
             || c2.verdict != c.verdict
             || c2.session_id_len != c.session_id_len
             || c2.reason_len != c.reason_len)

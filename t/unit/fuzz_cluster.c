@@ -116,6 +116,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     void                     *r;
+    size_t                    i;
     unsigned                  slot;
     redisReader              *reader;
     ngx_yoti_idv_endpoint_t   ep;
@@ -142,6 +143,32 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     default:
         break;
+    }
+
+    /*
+     * hiredis 0.14 allocates whatever count or length a reply announces
+     * (no "maxelements" before 1.0): as fuzz_cache.c does, only sizes a
+     * server of ours could send go to its reader
+     */
+
+    for (i = 0; i < size; i++) {
+        size_t  k, n;
+
+        if ((data[i] != '*' && data[i] != '$')
+            || (i > 0 && data[i - 1] != '\n'))
+        {
+            continue;
+        }
+
+        for (n = 0, k = i + 1; k < size && data[k] >= '0' && data[k] <= '9';
+             k++)
+        {
+            n = n * 10 + (data[k] - '0');
+
+            if (n > 65536) {
+                return 0;
+            }
+        }
     }
 
     reader = redisReaderCreate();
