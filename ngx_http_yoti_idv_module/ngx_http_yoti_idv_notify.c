@@ -475,6 +475,12 @@ ngx_http_yoti_idv_notify_body(ngx_http_request_t *r)
         len = 0;
 
         for (cl = r->request_body->bufs; cl; cl = cl->next) {
+
+            /* a chunked body's last buffer can be empty, with no memory */
+            if (ngx_buf_size(cl->buf) == 0) {
+                continue;
+            }
+
             ngx_memcpy(p + len, cl->buf->pos, ngx_buf_size(cl->buf));
             len += ngx_buf_size(cl->buf);
         }
