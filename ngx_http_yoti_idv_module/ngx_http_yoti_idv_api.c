@@ -33,12 +33,6 @@ static ngx_int_t ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static ngx_uint_t ngx_http_yoti_idv_fetch_cut(ngx_http_request_t *sr,
     ngx_http_yoti_idv_answer_t *a);
-static ngx_uint_t ngx_http_yoti_idv_fetch_astray(ngx_http_request_t *sr,
-    ngx_http_core_loc_conf_t *clcf);
-static ngx_uint_t ngx_http_yoti_idv_sent_foreign(ngx_http_request_t *sr,
-    ngx_str_t *name);
-static ngx_uint_t ngx_http_yoti_idv_set_by_us(ngx_http_request_t *sr,
-    u_char *name, size_t len);
 
 
 const ngx_http_yoti_idv_provider_t  ngx_http_yoti_idv_provider_yoti = {
@@ -392,6 +386,7 @@ ngx_http_yoti_idv_subrequest(ngx_http_request_t *r,
     ngx_str_null(&answer->body);
     ngx_str_null(&answer->error_type);
     answer->failure = NGX_HTTP_YOTI_IDV_FETCH_OK;
+    answer->astray = 0;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "yoti_idv fetch %V \"%V?%V\"", &fetch->method_name,
@@ -419,6 +414,80 @@ ngx_http_yoti_idv_is_fetch(ngx_http_request_t *r)
     }
 
     return 0;
+}
+
+
+/*
+ * What nginx -t cannot see: a "rewrite", "error_page" or "try_files" that
+ * takes the signed request out of the API location, to a location that
+ * is not internal (the application's), or that sends the provider headers
+ * of the client's ("proxy_set_header" of its own or inherited, see
+ * api_conf.c).  The module's rewrite handler runs in every location the
+ * signed request enters, before any content handler: the request is
+ * stopped there, nothing is sent, and the fetch fails closed with an error
+ * line (at most one a second) that says what to fix.
+ */
+
+ngx_int_t
+ngx_http_yoti_idv_fetch_guard(ngx_http_request_t *r)
+{
+    ngx_http_yoti_idv_psh_t       *h;
+    ngx_http_yoti_idv_answer_t    *a;
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_yoti_idv_loc_conf_t  *ylcf;
+
+    static ngx_msec_t              logged;
+
+    if (r->post_subrequest == NULL
+        || r->post_subrequest->handler != ngx_http_yoti_idv_fetch_done)
+    {
+        return NGX_DECLINED;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    ylcf = ngx_http_get_module_loc_conf(r, ngx_http_yoti_idv_module);
+
+    h = ylcf->proxy_foreign;
+
+    if ((clcf->internal || clcf->named) && h == NULL) {
+        return NGX_DECLINED;
+    }
+
+    a = r->post_subrequest->data;
+    a->astray = 1;
+
+    if (logged && (ngx_msec_int_t) (ngx_current_msec - logged) < 1000) {
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    logged = ngx_current_msec;
+
+    if (!clcf->internal && !clcf->named) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "yoti_idv: the signed request \"%V\" entered "
+                      "location \"%V\", which is not \"internal\": a "
+                      "\"rewrite\", \"error_page\" or \"try_files\" of the "
+                      "API location leads out of it; it was stopped there, "
+                      "nothing was sent", &r->uri, &clcf->name);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "yoti_idv: the signed request \"%V\" entered "
+                      "location \"%V\", which %s \"proxy_set_header %V %V\" "
+                      "(%V:%ui) and would send the client's data to the "
+                      "provider; it was stopped there, nothing was sent: %s",
+                      &r->uri, &clcf->name,
+                      ylcf->proxy_inherited ? "inherits" : "has",
+                      &h->key, &h->value, &h->file, h->line,
+                      ylcf->proxy_inherited
+                      ? "give that location a \"proxy_set_header\" of its "
+                        "own (\"proxy_set_header Connection \"\";\" is "
+                        "enough)"
+                      : "remove it from that location, or set the header "
+                        "to \"\"");
+    }
+
+    return NGX_HTTP_FORBIDDEN;
 }
 
 
@@ -629,12 +698,13 @@ ngx_http_yoti_idv_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         ngx_str_null(&a->body);
     }
 
-    clcf = ngx_http_get_module_loc_conf(sr, ngx_http_core_module);
-
-    if (ngx_http_yoti_idv_fetch_astray(sr, clcf)) {
+    if (a->astray) {
+        /* stopped by fetch_guard(): nothing was sent */
         a->failure = NGX_HTTP_YOTI_IDV_FETCH_FAILED;
         return NGX_OK;
     }
+
+    clcf = ngx_http_get_module_loc_conf(sr, ngx_http_core_module);
 
     /*
      * ngx_http_output_filter() marks the client connection as broken when
@@ -727,172 +797,3 @@ ngx_http_yoti_idv_fetch_cut(ngx_http_request_t *sr,
 }
 
 
-/*
- * What nginx -t cannot see: a "rewrite" or an "error_page" that takes the
- * signed request out of the API location, and headers the API location
- * added to it.  nginx -t refuses an API location that is not internal or
- * does not proxy (ngx_http_yoti_idv_check_api()); the proxy module keeps
- * the headers it sends to itself, and what a location inherits from
- * "proxy_set_header" at the server or http level ("include proxy_params;"
- * sends the client's address and Host) is known only once sent.  Either
- * fails the request closed, with an error line (at most one a second)
- * that says what to fix.
- */
-
-static ngx_uint_t
-ngx_http_yoti_idv_fetch_astray(ngx_http_request_t *sr,
-    ngx_http_core_loc_conf_t *clcf)
-{
-    ngx_str_t          name;
-    ngx_uint_t         astray;
-
-    static ngx_msec_t  logged;
-
-    astray = 0;
-    ngx_str_null(&name);
-
-    if (!clcf->internal && !clcf->named) {
-        astray = 1;
-
-    } else if (ngx_http_yoti_idv_sent_foreign(sr, &name)) {
-        astray = 2;
-    }
-
-    if (!astray) {
-        return 0;
-    }
-
-    if (logged && (ngx_msec_int_t) (ngx_current_msec - logged) < 1000) {
-        return 1;
-    }
-
-    logged = ngx_current_msec;
-
-    if (astray == 1) {
-        ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
-                      "yoti_idv: the signed request \"%V\" was served by "
-                      "location \"%V\", which is not \"internal\": a "
-                      "\"rewrite\" or \"error_page\" of the API location "
-                      "leads out of it; its answer is not used",
-                      &sr->uri, &clcf->name);
-
-    } else {
-        ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
-                      "yoti_idv: the request to the provider through "
-                      "location \"%V\" carried \"%V\", which the module "
-                      "did not set: the location inherits \"proxy_set_header\" "
-                      "from the server or http level (\"include "
-                      "proxy_params\"?); give it a \"proxy_set_header\" of "
-                      "its own (\"proxy_set_header Connection \"\";\") so that "
-                      "nothing of the client's is sent; its answer is not used",
-                      &clcf->name, &name);
-    }
-
-    return 1;
-}
-
-
-/*
- * the header lines of the request the proxy module sent: each must be one
- * the module set, or Host, Connection or Content-Length, which the proxy
- * module sets itself (the value of Host is not checked: a client could
- * send the provider's name as its own Host; docs/operations.md)
- */
-
-static ngx_uint_t
-ngx_http_yoti_idv_sent_foreign(ngx_http_request_t *sr, ngx_str_t *name)
-{
-    u_char               *p, *last, *line, *colon;
-    ngx_buf_t            *b;
-    ngx_http_upstream_t  *u;
-
-    u = sr->upstream;
-
-    if (u == NULL || u->request_bufs == NULL) {
-        return 0;
-    }
-
-    b = u->request_bufs->buf;
-
-    if (!ngx_buf_in_memory(b) || b->start == NULL) {
-        return 0;
-    }
-
-    p = b->start;
-    last = b->last;
-
-    /* the request line */
-
-    p = ngx_strlchr(p, last, '\n');
-    if (p == NULL) {
-        return 0;
-    }
-
-    for (p++; p < last && *p != '\r' && *p != '\n'; p++) {
-
-        line = p;
-
-        p = ngx_strlchr(p, last, '\n');
-        if (p == NULL) {
-            p = last;
-        }
-
-        colon = ngx_strlchr(line, p, ':');
-        if (colon == NULL) {
-            continue;
-        }
-
-        name->data = line;
-        name->len = colon - line;
-
-        if ((name->len == sizeof("Host") - 1
-             && ngx_strncasecmp(line, (u_char *) "Host", 4) == 0)
-            || (name->len == sizeof("Connection") - 1
-                && ngx_strncasecmp(line, (u_char *) "Connection", 10) == 0)
-            || (name->len == sizeof("Content-Length") - 1
-                && ngx_strncasecmp(line, (u_char *) "Content-Length", 14)
-                   == 0))
-        {
-            continue;
-        }
-
-        if (!ngx_http_yoti_idv_set_by_us(sr, line, name->len)) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-/* the headers the fetch gave the subrequest */
-
-static ngx_uint_t
-ngx_http_yoti_idv_set_by_us(ngx_http_request_t *sr, u_char *name, size_t len)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &sr->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return 0;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, name, len) == 0)
-        {
-            return 1;
-        }
-    }
-}

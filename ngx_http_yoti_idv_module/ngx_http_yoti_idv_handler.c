@@ -162,6 +162,12 @@ ngx_http_yoti_idv_rewrite_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    rc = ngx_http_yoti_idv_fetch_guard(r);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     if (ngx_http_yoti_idv_is_refresh(r)) {
         return ngx_http_yoti_idv_refresh_gate(r);
     }
@@ -1689,6 +1695,14 @@ ngx_http_yoti_idv_use_stale(ngx_http_request_t *r,
     ctx->session_id = ctx->stale_session_id;
     ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_STALE;
     ctx->layer = ctx->stale_layer;
+
+    /* its lookup was a miss: the entry had expired */
+    if (ctx->layer == NGX_HTTP_YOTI_IDV_LAYER_REDIS) {
+        ngx_http_yoti_idv_metric_inc(REDIS_STALE);
+
+    } else {
+        ngx_http_yoti_idv_metric_inc(ZONE_STALE);
+    }
 
     res->verdict = ctx->stale_verdict;
     ngx_memcpy(res->reason, ctx->stale_reason, NGX_YOTI_IDV_REASON_LEN);

@@ -439,11 +439,17 @@ ngx_http_yoti_idv_metric_verdict(ngx_http_yoti_idv_ctx_t *ctx)
         return;
     }
 
-    if (ctx->cache == NGX_HTTP_YOTI_IDV_CACHE_HIT) {
-        layer = (ctx->zone.zone && ctx->zone.rc == NGX_OK)
-                ? NGX_HTTP_YOTI_IDV_L_ZONE : NGX_HTTP_YOTI_IDV_L_REDIS;
+    switch (ctx->cache) {
 
-    } else {
+    case NGX_HTTP_YOTI_IDV_CACHE_HIT:
+    case NGX_HTTP_YOTI_IDV_CACHE_STALE:
+    case NGX_HTTP_YOTI_IDV_CACHE_UPDATING:
+        /* a cached verdict, fresh or expired, answered */
+        layer = (ctx->layer == NGX_HTTP_YOTI_IDV_LAYER_REDIS)
+                ? NGX_HTTP_YOTI_IDV_L_REDIS : NGX_HTTP_YOTI_IDV_L_ZONE;
+        break;
+
+    default:
         layer = ctx->evaluated ? NGX_HTTP_YOTI_IDV_L_PROVIDER
                                : NGX_HTTP_YOTI_IDV_L_NONE;
     }

@@ -9,13 +9,6 @@
 #include "ngx_yoti_idv_rekognition.h"
 
 
-typedef struct {
-    ngx_http_core_srv_conf_t      *cscf;
-    ngx_http_yoti_idv_loc_conf_t  *ylcf;
-    ngx_str_t                      gated;     /* a location that uses it */
-} ngx_http_yoti_idv_api_t;
-
-
 static ngx_int_t ngx_http_yoti_idv_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_yoti_idv_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_yoti_idv_init_process(ngx_cycle_t *cycle);
@@ -24,16 +17,6 @@ static void *ngx_http_yoti_idv_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_yoti_idv_init_main_conf(ngx_conf_t *cf, void *conf);
 static ngx_int_t ngx_http_yoti_idv_fingerprint(ngx_conf_t *cf,
     ngx_http_yoti_idv_loc_conf_t *conf);
-static ngx_int_t ngx_http_yoti_idv_add_api(ngx_conf_t *cf,
-    ngx_http_yoti_idv_loc_conf_t *conf);
-static ngx_int_t ngx_http_yoti_idv_check_api(ngx_conf_t *cf,
-    ngx_http_yoti_idv_api_t *api);
-static ngx_int_t ngx_http_yoti_idv_find_location(
-    ngx_http_core_loc_conf_t *pclcf, ngx_str_t *uri,
-    ngx_http_core_loc_conf_t **found);
-static ngx_int_t ngx_http_yoti_idv_find_static(
-    ngx_http_location_tree_node_t *node, ngx_str_t *uri,
-    ngx_http_core_loc_conf_t **found);
 static char *ngx_http_yoti_idv_redis_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_yoti_idv_cache_valid(ngx_conf_t *cf,
@@ -292,6 +275,10 @@ ngx_module_t  ngx_http_yoti_idv_module = {
 static ngx_int_t
 ngx_http_yoti_idv_preconfiguration(ngx_conf_t *cf)
 {
+    if (ngx_http_yoti_idv_watch_proxy(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_yoti_idv_add_variables(cf);
 }
 
@@ -299,12 +286,11 @@ ngx_http_yoti_idv_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_yoti_idv_init(ngx_conf_t *cf)
 {
-    ngx_uint_t                      i;
-    ngx_array_t                    *handlers;
-    ngx_http_handler_pt            *h;
-    ngx_http_yoti_idv_api_t        *api;
-    ngx_http_core_main_conf_t      *cmcf;
-    ngx_http_yoti_idv_main_conf_t  *ymcf;
+    ngx_array_t                *handlers;
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    ngx_http_yoti_idv_unwatch_proxy();
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -340,16 +326,8 @@ ngx_http_yoti_idv_init(ngx_conf_t *cf)
 
     *h = ngx_http_yoti_idv_rewrite_handler;
 
-    ymcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yoti_idv_module);
-
-    if (ymcf->apis) {
-        api = ymcf->apis->elts;
-
-        for (i = 0; i < ymcf->apis->nelts; i++) {
-            if (ngx_http_yoti_idv_check_api(cf, &api[i]) != NGX_OK) {
-                return NGX_ERROR;
-            }
-        }
+    if (ngx_http_yoti_idv_check_apis(cf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     return ngx_http_yoti_idv_metrics_init(cf);
@@ -489,6 +467,7 @@ ngx_http_yoti_idv_create_loc_conf(ngx_conf_t *cf)
     conf->use_stale = NGX_CONF_UNSET;
     conf->background_update = NGX_CONF_UNSET;
     conf->breaker = NGX_CONF_UNSET_MSEC;
+    conf->proxy_foreign = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -568,6 +547,8 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_yoti_idv_loc_conf_t *conf = child;
 
     ngx_http_yoti_idv_main_conf_t  *ymcf;
+
+    ngx_http_yoti_idv_merge_proxy(cf, prev, conf);
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->bind_user, prev->bind_user, 1);
@@ -708,260 +689,6 @@ ngx_http_yoti_idv_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     return NGX_CONF_OK;
-}
-
-
-/*
- * the server and the API prefix of a gated location, once per pair: the
- * module's subrequests are looked up among the locations of the server
- * of the request they belong to (ngx_http_yoti_idv_init())
- */
-
-static ngx_int_t
-ngx_http_yoti_idv_add_api(ngx_conf_t *cf, ngx_http_yoti_idv_loc_conf_t *conf)
-{
-    ngx_uint_t                      i;
-    ngx_http_yoti_idv_api_t        *api;
-    ngx_http_core_srv_conf_t       *cscf;
-    ngx_http_core_loc_conf_t       *clcf;
-    ngx_http_yoti_idv_main_conf_t  *ymcf;
-
-    ymcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yoti_idv_module);
-    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (ymcf->apis == NULL) {
-        ymcf->apis = ngx_array_create(cf->pool, 4,
-                                      sizeof(ngx_http_yoti_idv_api_t));
-        if (ymcf->apis == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    api = ymcf->apis->elts;
-
-    for (i = 0; i < ymcf->apis->nelts; i++) {
-        if (api[i].cscf == cscf
-            && api[i].ylcf->provider == conf->provider
-            && api[i].ylcf->api.len == conf->api.len
-            && ngx_strncmp(api[i].ylcf->api.data, conf->api.data,
-                           conf->api.len) == 0)
-        {
-            return NGX_OK;
-        }
-    }
-
-    api = ngx_array_push(ymcf->apis);
-    if (api == NULL) {
-        return NGX_ERROR;
-    }
-
-    api->cscf = cscf;
-    api->ylcf = conf;
-    api->gated = clcf->name;
-
-    return NGX_OK;
-}
-
-
-/*
- * The location a signed request goes to must be internal, or it is what
- * any client can reach too (a misspelled "yoti_idv_api" falls into the
- * application's "location /", and the signed request goes to the
- * application), and it must proxy, or nothing reaches the provider.
- * Checked with a request of the provider's shape, as nginx looks
- * locations up; ngx_http_yoti_idv_fetch_astray() checks where a request
- * ended up, after a "rewrite" or an "error_page".
- */
-
-static ngx_int_t
-ngx_http_yoti_idv_check_api(ngx_conf_t *cf, ngx_http_yoti_idv_api_t *api)
-{
-    u_char                    *p;
-    ngx_str_t                  uri, *server;
-    ngx_http_core_loc_conf_t  *clcf, *srv;
-
-    static u_char              yoti[] =
-        "/sessions/00000000-0000-4000-8000-000000000000";
-
-    uri.len = api->ylcf->api.len + sizeof(yoti) - 1;
-    uri.data = ngx_pnalloc(cf->temp_pool, uri.len);
-    if (uri.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(uri.data, api->ylcf->api.data, api->ylcf->api.len);
-
-    if (api->ylcf->provider == &ngx_http_yoti_idv_provider_aws) {
-        *p = '/';
-        uri.len = api->ylcf->api.len + 1;
-
-    } else {
-        ngx_memcpy(p, yoti, sizeof(yoti) - 1);
-    }
-
-    srv = api->cscf->ctx->loc_conf[ngx_http_core_module.ctx_index];
-    clcf = srv;
-
-    if (ngx_http_yoti_idv_find_location(srv, &uri, &clcf) == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    server = &api->cscf->server_name;
-
-    if (clcf == srv) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"yoti_idv_api %V\" of location \"%V\": no location "
-                      "of server \"%V\" takes the signed request \"%V\"; "
-                      "the API location must be "
-                      "\"location %V/ { internal; proxy_pass ...; }\"",
-                      &api->ylcf->api, &api->gated, server, &uri,
-                      &api->ylcf->api);
-        return NGX_ERROR;
-    }
-
-    if (!clcf->internal) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"yoti_idv_api %V\" of location \"%V\": the signed "
-                      "request \"%V\" goes to location \"%V\" of server "
-                      "\"%V\", which is not \"internal\": the application "
-                      "or any client would get it; the API location must be "
-                      "\"location %V/ { internal; proxy_pass ...; }\"",
-                      &api->ylcf->api, &api->gated, &uri, &clcf->name,
-                      server, &api->ylcf->api);
-        return NGX_ERROR;
-    }
-
-    if (clcf->handler == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"yoti_idv_api %V\" of location \"%V\": the signed "
-                      "request \"%V\" goes to location \"%V\" of server "
-                      "\"%V\", which does not proxy: add \"proxy_pass\" to "
-                      "the provider's API to it",
-                      &api->ylcf->api, &api->gated, &uri, &clcf->name,
-                      server);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * ngx_http_core_find_location(), for a URI at configuration time: *found
- * is the location it leads to (unchanged when none)
- */
-
-static ngx_int_t
-ngx_http_yoti_idv_find_location(ngx_http_core_loc_conf_t *pclcf,
-    ngx_str_t *uri, ngx_http_core_loc_conf_t **found)
-{
-    ngx_int_t                  rc;
-#if (NGX_PCRE)
-    ngx_uint_t                 noregex;
-    ngx_http_core_loc_conf_t **clcfp;
-
-    noregex = 0;
-#endif
-
-    rc = ngx_http_yoti_idv_find_static(pclcf->static_locations, uri, found);
-
-    if (rc == NGX_AGAIN) {
-
-#if (NGX_PCRE)
-        noregex = (*found)->noregex;
-#endif
-
-        /* nested locations */
-
-        rc = ngx_http_yoti_idv_find_location(*found, uri, found);
-    }
-
-    if (rc == NGX_OK) {
-        return NGX_OK;
-    }
-
-#if (NGX_PCRE)
-
-    if (noregex == 0 && pclcf->regex_locations) {
-
-        for (clcfp = pclcf->regex_locations; *clcfp; clcfp++) {
-
-            if (ngx_regex_exec((*clcfp)->regex->regex, uri, NULL, 0) >= 0) {
-                *found = *clcfp;
-                (void) ngx_http_yoti_idv_find_location(*clcfp, uri, found);
-                return NGX_OK;
-            }
-        }
-    }
-
-#endif
-
-    return rc;
-}
-
-
-/*
- * ngx_http_core_find_static_location(): NGX_OK for an exact match,
- * NGX_AGAIN for a prefix, NGX_DECLINED for none
- */
-
-static ngx_int_t
-ngx_http_yoti_idv_find_static(ngx_http_location_tree_node_t *node,
-    ngx_str_t *uri, ngx_http_core_loc_conf_t **found)
-{
-    u_char     *p;
-    size_t      len, n;
-    ngx_int_t   rc, rv;
-
-    len = uri->len;
-    p = uri->data;
-
-    rv = NGX_DECLINED;
-
-    while (node) {
-
-        n = (len <= (size_t) node->len) ? len : node->len;
-
-        rc = ngx_filename_cmp(p, node->name, n);
-
-        if (rc != 0) {
-            node = (rc < 0) ? node->left : node->right;
-            continue;
-        }
-
-        if (len > (size_t) node->len) {
-
-            if (node->inclusive) {
-                *found = node->inclusive;
-                rv = NGX_AGAIN;
-
-                node = node->tree;
-                p += n;
-                len -= n;
-
-                continue;
-            }
-
-            node = node->right;
-            continue;
-        }
-
-        if (len == (size_t) node->len) {
-
-            if (node->exact) {
-                *found = node->exact;
-                return NGX_OK;
-            }
-
-            *found = node->inclusive;
-            return NGX_AGAIN;
-        }
-
-        node = node->left;
-    }
-
-    return rv;
 }
 
 

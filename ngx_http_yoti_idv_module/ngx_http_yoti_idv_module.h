@@ -60,7 +60,22 @@ typedef struct {
 
     /* each server's API prefixes, checked once the locations are known */
     ngx_array_t                     *apis;      /* of ngx_http_yoti_idv_api_t */
+
+    /* every "proxy_set_header" of the http block, see api_conf.c */
+    ngx_array_t                     *proxy_headers; /* of ..._psh_t */
+    void                            *http_proxy; /* the http level's */
+    ngx_uint_t                       proxy_index; /* its ctx_index */
 } ngx_http_yoti_idv_main_conf_t;
+
+
+/* a "proxy_set_header", where it was set */
+typedef struct {
+    void                            *level;     /* the proxy module's conf */
+    ngx_str_t                        key;
+    ngx_str_t                        value;
+    ngx_str_t                        file;
+    ngx_uint_t                       line;
+} ngx_http_yoti_idv_psh_t;
 
 
 typedef struct {
@@ -102,6 +117,13 @@ typedef struct {
     const ngx_http_yoti_idv_provider_t  *provider;
 
     ngx_http_yoti_idv_notify_conf_t     *notify;   /* NULL: not here */
+
+    /*
+     * the first of the proxy module's headers here that the provider must
+     * not get (NULL: none), and whether it is inherited from a level above
+     */
+    ngx_http_yoti_idv_psh_t             *proxy_foreign;
+    ngx_flag_t                           proxy_inherited;
 } ngx_http_yoti_idv_loc_conf_t;
 
 
@@ -174,6 +196,7 @@ struct ngx_http_yoti_idv_answer_s {
     ngx_str_t                      body;
     ngx_str_t                      error_type;  /* provider->error_header */
     ngx_http_yoti_idv_fetch_failure_e  failure;
+    ngx_uint_t                     astray;      /* stopped on its way */
 };
 
 
@@ -397,6 +420,15 @@ ngx_int_t ngx_http_yoti_idv_fetch_media(ngx_http_request_t *r,
     ngx_http_yoti_idv_loc_conf_t *ylcf, ngx_str_t *session_id,
     ngx_str_t *media_id, ngx_http_yoti_idv_answer_t *answer);
 ngx_uint_t ngx_http_yoti_idv_is_fetch(ngx_http_request_t *r);
+ngx_int_t ngx_http_yoti_idv_fetch_guard(ngx_http_request_t *r);
+
+ngx_int_t ngx_http_yoti_idv_add_api(ngx_conf_t *cf,
+    ngx_http_yoti_idv_loc_conf_t *conf);
+ngx_int_t ngx_http_yoti_idv_check_apis(ngx_conf_t *cf);
+ngx_int_t ngx_http_yoti_idv_watch_proxy(ngx_conf_t *cf);
+void ngx_http_yoti_idv_unwatch_proxy(void);
+void ngx_http_yoti_idv_merge_proxy(ngx_conf_t *cf,
+    ngx_http_yoti_idv_loc_conf_t *prev, ngx_http_yoti_idv_loc_conf_t *conf);
 ngx_uint_t ngx_http_yoti_idv_is_refresh(ngx_http_request_t *r);
 ngx_int_t ngx_http_yoti_idv_add_header(ngx_http_yoti_idv_fetch_t *fetch,
     char *key, u_char *value, size_t len);

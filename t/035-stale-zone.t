@@ -236,6 +236,29 @@ X-User-Id: alice
 
 
 
+=== TEST 8b: the counters: a stale answer is a verdict of the zone, and a stale lookup
+--- config eval
+$::Members . <<'_EOC_';
+    location = /metrics {
+        yoti_idv_metrics;
+    }
+_EOC_
+--- request eval
+["GET /__mock/reset", "GET /members/", "GET /__mock/outage/status-503",
+ "GET /__mock/sleep/1200", "GET /members/", "GET /metrics",
+ "GET /__mock/outage/off"]
+--- more_headers
+X-User-Id: alice
+X-Session-Id: verified-alice
+--- response_body_like eval
+[qr/^ok\n\z/, qr/^app: ALLOW verified-alice MISS\n\z/, qr/^outage/, qr/^slept/,
+ qr/^app: ALLOW verified-alice STALE\n\z/,
+ qr/^nginx_yoti_idv_verdicts_total\{verdict="allow",layer="zone"\} 1\n.*^nginx_yoti_idv_verdicts_total\{verdict="allow",layer="provider"\} 1\n.*^nginx_yoti_idv_cache_lookups_total\{layer="zone",result="miss"\} 2\n.*^nginx_yoti_idv_cache_lookups_total\{layer="zone",result="stale"\} 1\n/ms,
+ qr/^outage off/]
+--- timeout: 6
+
+
+
 === TEST 9: bad values
 --- config
     location /members/ {

@@ -288,3 +288,27 @@ X-User-Id: alice
 --- response_body eval
 ["app: ALLOW verified-alice STALE\n", "app: ALLOW verified-alice STALE\n", "3\n"]
 --- timeout: 6
+
+
+
+=== TEST 12: the counters: a stale answer is a verdict of Redis, and a stale lookup
+--- config eval
+$::Members . <<'_EOC_';
+    location = /metrics {
+        yoti_idv_metrics;
+    }
+_EOC_
+--- init
+YotiIdvRedis::flush();
+YotiIdvRedis::cmd('SET', 'yoti_idv:user:alice', 'verified-alice');
+main::first('/members/');
+YotiIdvMock::mock_get('/__mock/outage/status-503');
+select(undef, undef, undef, 1.2);
+--- request eval
+["GET /members/", "GET /metrics"]
+--- more_headers
+X-User-Id: alice
+--- response_body_like eval
+[qr/^app: ALLOW verified-alice STALE\n\z/,
+ qr/^nginx_yoti_idv_verdicts_total\{verdict="allow",layer="redis"\} 1\n.*^nginx_yoti_idv_verdicts_total\{verdict="allow",layer="provider"\} 1\n.*^nginx_yoti_idv_cache_lookups_total\{layer="redis",result="miss"\} 2\n.*^nginx_yoti_idv_cache_lookups_total\{layer="redis",result="stale"\} 1\n/ms]
+--- timeout: 6

@@ -1,8 +1,8 @@
 # The signed request goes only to an internal location that proxies: a
 # misspelled "yoti_idv_api" that falls into the application's "location /",
 # an API location without "internal" or without "proxy_pass" are refused
-# at nginx -t; a "rewrite" out of the API location is caught at the first
-# request, its answer is not used.
+# at nginx -t; a "rewrite" out of the API location is stopped in the
+# location it leads to, before anything is sent.
 
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
@@ -196,7 +196,7 @@ qr/\[emerg\] .*goes to location "\/_yoti_idv\/sessions\/" of server "localhost",
 
 
 
-=== TEST 8: a rewrite out of the API location: refused at the first request
+=== TEST 8: a rewrite out of the API location: stopped before it reaches the location it leads to
 --- config
     location /_yoti_idv/ {
         internal;
@@ -220,13 +220,21 @@ qr/\[emerg\] .*goes to location "\/_yoti_idv\/sessions\/" of server "localhost",
     }
 --- more_headers
 X-User-Id: alice
-X-Session-Id: verified-alice
+X-Session-Id: 3f1d2c4b-5a69-4788-9a0b-1c2d3e4f5a6b
 --- error_code: 503
 --- response_headers
 X-IDV-Verdict: ERROR
 X-IDV-Reason: provider:failed
 --- error_log eval
-qr/\[error\] .*yoti_idv: the signed request "\/public\/sessions\/verified-alice" was served by location "\/public\/", which is not "internal": a "rewrite" or "error_page" of the API location leads out of it; its answer is not used/
+qr/\[error\] .*yoti_idv: the signed request "\/public\/sessions\/3f1d2c4b-5a69-4788-9a0b-1c2d3e4f5a6b" entered location "\/public\/", which is not "internal": a "rewrite", "error_page" or "try_files" of the API location leads out of it; it was stopped there, nothing was sent/
+
+
+
+=== TEST 8b: ...nothing reached the location it led to
+--- request
+GET /__mock/count/3f1d2c4b-5a69-4788-9a0b-1c2d3e4f5a6b
+--- response_body
+0
 
 
 
