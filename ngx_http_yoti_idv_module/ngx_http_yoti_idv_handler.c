@@ -885,9 +885,7 @@ ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
         ctx->session_id = *mapping;
 
         if (ctx->stale
-            && (ctx->stale_session_id.len != mapping->len
-                || ngx_memcmp(ctx->stale_session_id.data, mapping->data,
-                              mapping->len) != 0))
+            && !ngx_http_yoti_idv_str_eq(&ctx->stale_session_id, mapping))
         {
             /* the mapping no longer names the zone's session: it wins */
             ctx->stale = 0;
@@ -1670,10 +1668,8 @@ ngx_http_yoti_idv_use_stale(ngx_http_request_t *r,
     if (!ctx->stale || res->verdict != NGX_YOTI_IDV_ERROR
         || !ngx_http_yoti_idv_temporary(res->reason)
         || (ctx->session_id.len
-            && (ctx->session_id.len != ctx->stale_session_id.len
-                || ngx_memcmp(ctx->session_id.data,
-                              ctx->stale_session_id.data,
-                              ctx->session_id.len) != 0)))
+            && !ngx_http_yoti_idv_str_eq(&ctx->session_id,
+                                         &ctx->stale_session_id)))
     {
         return 0;
     }
