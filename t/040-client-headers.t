@@ -50,12 +50,23 @@ our $OwnApi = <<'_EOC_';
     }
 _EOC_
 
+# an API location of its own headers that leads the request to /_other/
+our $RewriteApi = <<'_EOC_';
+    location /_yoti_idv/ {
+        internal;
+        proxy_set_header Connection "";
+        rewrite ^/_yoti_idv/(.*)$ /_other/$1 last;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/idverify/v1/;
+    }
+_EOC_
+
 add_block_preprocessor(sub {
     my $block = shift;
     my $config = $block->config // return;
     $config =~ s/\@PROXY_PARAMS\@/    include $dir\/proxy_params;/g;
     $config =~ s/\@BARE_API\@/$BareApi/g;
     $config =~ s/\@OWN_API\@/$OwnApi/g;
+    $config =~ s/\@REWRITE_API\@\n/$RewriteApi/g;
     $config =~ s/\@MEMBERS\@/$YotiIdvTest::Members/g;
     $block->set_value('config', $config);
 });
@@ -228,12 +239,7 @@ qr/\[emerg\] .*the API location "\/_yoti_idv\/sessions\/" of server "localhost" 
 === TEST 10: a rewrite to a location that inherits proxy_params: stopped there, nothing sent
 --- config
 @PROXY_PARAMS@
-    location /_yoti_idv/ {
-        internal;
-        proxy_set_header Connection "";
-        rewrite ^/_yoti_idv/(.*)$ /_other/$1 last;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/idverify/v1/;
-    }
+@REWRITE_API@
 
     location /_other/ {
         internal;
@@ -261,12 +267,7 @@ qr/\[error\] .*yoti_idv: no verdict for session "7938ac1e-0a4a-49b7-953f-08cfa76
 === TEST 11: ...and again: nothing of it was cached
 --- config
 @PROXY_PARAMS@
-    location /_yoti_idv/ {
-        internal;
-        proxy_set_header Connection "";
-        rewrite ^/_yoti_idv/(.*)$ /_other/$1 last;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/idverify/v1/;
-    }
+@REWRITE_API@
 
     location /_other/ {
         internal;
