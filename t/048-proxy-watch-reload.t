@@ -63,16 +63,19 @@ sub wait_log {
 }
 
 # the running configuration without the module: no load_module line and
-# nothing of the module's, a "proxy_set_header" at server level
+# nothing of the module's, a "proxy_set_header" at server level; the same
+# listen socket as the runner's
 sub without_module {
     my ($text, $step) = @_;
+    my ($listen) = $text =~ /^\s*listen\s+([^;]+);/m
+        or die "no listen in nginx.conf\n";
     $text =~ s/^\s*load_module\s[^;]*yoti_idv[^;]*;//mg;
     $text =~ s/http \{.*\z/http {
     access_log off;
     proxy_temp_path ${\ server_root()}\/proxy_temp;
 
     server {
-        listen 127.0.0.1:${\ server_port()};
+        listen $listen;
         proxy_set_header X-Step $step;
 
         location = \/step {
