@@ -447,7 +447,8 @@ ngx_http_yoti_idv_fetch_guard(ngx_http_request_t *r)
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
     ylcf = ngx_http_get_module_loc_conf(r, ngx_http_yoti_idv_module);
 
-    h = ylcf->proxy_foreign;
+    /* a location that does not proxy ("return", an error page) sends none */
+    h = clcf->handler ? ylcf->proxy_foreign : NULL;
 
     if ((clcf->internal || clcf->named) && h == NULL) {
         return NGX_DECLINED;

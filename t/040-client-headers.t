@@ -294,3 +294,30 @@ X-Session-Id: 7938ac1e-0a4a-49b7-953f-08cfa764358f
 GET /__mock/count/7938ac1e-0a4a-49b7-953f-08cfa764358f
 --- response_body
 0
+
+
+
+=== TEST 13: an error page of the API location that does not proxy: not stopped, it sends nothing
+--- config
+@PROXY_PARAMS@
+    location /_yoti_idv/ {
+        internal;
+        proxy_set_header Connection "";
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/idverify/v1/;
+        error_page 502 = @down;
+    }
+
+    location @down {
+        return 504;
+    }
+@MEMBERS@
+--- more_headers
+X-User-Id: alice
+X-Session-Id: verified-alice
+--- error_code: 503
+--- response_headers
+X-IDV-Verdict: ERROR
+X-IDV-Reason: provider:timeout
+--- no_error_log
+entered location
+[alert]
