@@ -474,18 +474,15 @@ ngx_http_yoti_idv_fetch_guard(ngx_http_request_t *r)
     } else {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "yoti_idv: the signed request \"%V\" entered "
-                      "location \"%V\", which %s \"proxy_set_header %V %V\" "
-                      "(%V:%ui) and would send the client's data to the "
-                      "provider; it was stopped there, nothing was sent: %s",
+                      "location \"%V\", which %s \"%V\" (%V:%ui) and "
+                      "would send the client's data to the provider; it was "
+                      "stopped there, nothing was sent: %s",
                       &r->uri, &clcf->name,
                       ylcf->proxy_inherited ? "inherits" : "has",
-                      &h->key, &h->value, &h->file, h->line,
+                      &h->text, &h->file, h->line,
                       ylcf->proxy_inherited
-                      ? "give that location a \"proxy_set_header\" of its "
-                        "own (\"proxy_set_header Connection \"\";\" is "
-                        "enough)"
-                      : "remove it from that location, or set the header "
-                        "to \"\"");
+                      ? ngx_http_yoti_idv_proxy_fix(h)
+                      : "remove it from that location, or set it to \"\"");
     }
 
     return NGX_HTTP_FORBIDDEN;

@@ -37,18 +37,25 @@ static ngx_int_t ngx_http_yoti_idv_find_location(
 static ngx_int_t ngx_http_yoti_idv_find_static(
     ngx_http_location_tree_node_t *node, ngx_str_t *uri,
     ngx_http_core_loc_conf_t **found);
-static char *ngx_http_yoti_idv_proxy_set_header(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
+static char *ngx_http_yoti_idv_proxy_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void ngx_http_yoti_idv_unwatch_cleanup(void *data);
 static ngx_http_yoti_idv_psh_t *ngx_http_yoti_idv_proxy_level(
-    ngx_http_yoti_idv_main_conf_t *ymcf, void *level, ngx_uint_t *own);
+    ngx_http_yoti_idv_main_conf_t *ymcf, void *level, ngx_uint_t kind,
+    ngx_uint_t *own);
 static ngx_uint_t ngx_http_yoti_idv_psh_foreign(ngx_http_yoti_idv_psh_t *h);
 
 
-/* the proxy module's "proxy_set_header" while it is watched */
-static ngx_command_t  *ngx_http_yoti_idv_psh_cmd;
-static char         *(*ngx_http_yoti_idv_psh_set)(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
+/* the proxy module's directives, by NGX_HTTP_YOTI_IDV_PROXY_* */
+static ngx_str_t  ngx_http_yoti_idv_proxy_watched[] = {
+    ngx_string("proxy_set_header"),
+    ngx_string("proxy_set_body")
+};
+
+/* while they are watched: the commands, and their own handlers */
+static ngx_command_t  *ngx_http_yoti_idv_proxy_cmd[NGX_HTTP_YOTI_IDV_PROXY_N];
+static char         *(*ngx_http_yoti_idv_proxy_orig[NGX_HTTP_YOTI_IDV_PROXY_N])
+    (ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 
 /*
@@ -221,24 +228,22 @@ ngx_http_yoti_idv_check_api(ngx_conf_t *cf, ngx_http_yoti_idv_api_t *api)
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"yoti_idv_api %V\" of location \"%V\": the API "
                       "location \"%V\" of server \"%V\" inherits "
-                      "\"proxy_set_header %V %V\" from %V:%ui, which would "
-                      "send the client's data to the provider; give the API "
-                      "location a \"proxy_set_header\" of its own "
-                      "(\"proxy_set_header Connection \"\";\" is enough): "
-                      "it then inherits none",
+                      "\"%V\" from %V:%ui, which would send the client's "
+                      "data to the provider; %s",
                       &api->ylcf->api, &api->gated, &clcf->name, server,
-                      &h->key, &h->value, &h->file, h->line);
+                      &h->text, &h->file, h->line,
+                      ngx_http_yoti_idv_proxy_fix(h));
         return NGX_ERROR;
     }
 
     ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                   "\"yoti_idv_api %V\" of location \"%V\": the API "
-                  "location \"%V\" of server \"%V\" has "
-                  "\"proxy_set_header %V %V\" (%V:%ui): the provider gets "
-                  "only the module's own headers; remove it, or set the "
-                  "header to \"\" so that it is not sent",
+                  "location \"%V\" of server \"%V\" has \"%V\" "
+                  "(%V:%ui): the provider gets only the module's own "
+                  "request; remove it, or set it to \"\" so that nothing "
+                  "is sent",
                   &api->ylcf->api, &api->gated, &clcf->name, server,
-                  &h->key, &h->value, &h->file, h->line);
+                  &h->text, &h->file, h->line);
 
     return NGX_ERROR;
 }
@@ -362,15 +367,32 @@ ngx_http_yoti_idv_find_static(ngx_http_location_tree_node_t *node,
 }
 
 
+/* what to do about an inherited directive */
+
+const char *
+ngx_http_yoti_idv_proxy_fix(ngx_http_yoti_idv_psh_t *h)
+{
+    if (h->kind == NGX_HTTP_YOTI_IDV_PROXY_BODY) {
+        return "move \"proxy_set_body\" into the locations that need it: "
+               "a location cannot unset it";
+    }
+
+    return "give the location a \"proxy_set_header\" of its own "
+           "(\"proxy_set_header Connection \"\";\" is enough): it then "
+           "inherits none";
+}
+
+
 /*
  * preconfiguration: from here to the end of the http block, each
- * "proxy_set_header" goes through ngx_http_yoti_idv_proxy_set_header()
+ * "proxy_set_header" and "proxy_set_body" goes through
+ * ngx_http_yoti_idv_proxy_set()
  */
 
 ngx_int_t
 ngx_http_yoti_idv_watch_proxy(ngx_conf_t *cf)
 {
-    ngx_uint_t                      i;
+    ngx_uint_t                      i, k;
     ngx_module_t                   *m;
     ngx_command_t                  *cmd;
     ngx_pool_cleanup_t             *cln;
@@ -395,19 +417,6 @@ ngx_http_yoti_idv_watch_proxy(ngx_conf_t *cf)
         return NGX_OK;
     }
 
-    for (cmd = m->commands; cmd->name.len; cmd++) {
-        if (cmd->name.len == sizeof("proxy_set_header") - 1
-            && ngx_strncmp(cmd->name.data, "proxy_set_header",
-                           sizeof("proxy_set_header") - 1) == 0)
-        {
-            break;
-        }
-    }
-
-    if (cmd->name.len == 0) {
-        return NGX_OK;
-    }
-
     /* a configuration that fails before the end of the http block */
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
@@ -417,12 +426,29 @@ ngx_http_yoti_idv_watch_proxy(ngx_conf_t *cf)
 
     cln->handler = ngx_http_yoti_idv_unwatch_cleanup;
 
-    if (cmd->set != ngx_http_yoti_idv_proxy_set_header) {
-        ngx_http_yoti_idv_psh_set = cmd->set;
-        cmd->set = ngx_http_yoti_idv_proxy_set_header;
-    }
+    for (cmd = m->commands; cmd->name.len; cmd++) {
 
-    ngx_http_yoti_idv_psh_cmd = cmd;
+        for (k = 0; k < NGX_HTTP_YOTI_IDV_PROXY_N; k++) {
+            if (cmd->name.len == ngx_http_yoti_idv_proxy_watched[k].len
+                && ngx_strncmp(cmd->name.data,
+                               ngx_http_yoti_idv_proxy_watched[k].data,
+                               cmd->name.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k == NGX_HTTP_YOTI_IDV_PROXY_N) {
+            continue;
+        }
+
+        if (cmd->set != ngx_http_yoti_idv_proxy_set) {
+            ngx_http_yoti_idv_proxy_orig[k] = cmd->set;
+            cmd->set = ngx_http_yoti_idv_proxy_set;
+        }
+
+        ngx_http_yoti_idv_proxy_cmd[k] = cmd;
+    }
 
     ctx = cf->ctx;
     ymcf = ctx->main_conf[ngx_http_yoti_idv_module.ctx_index];
@@ -438,15 +464,18 @@ ngx_http_yoti_idv_watch_proxy(ngx_conf_t *cf)
 void
 ngx_http_yoti_idv_unwatch_proxy(void)
 {
+    ngx_uint_t      k;
     ngx_command_t  *cmd;
 
-    cmd = ngx_http_yoti_idv_psh_cmd;
+    for (k = 0; k < NGX_HTTP_YOTI_IDV_PROXY_N; k++) {
+        cmd = ngx_http_yoti_idv_proxy_cmd[k];
 
-    if (cmd && cmd->set == ngx_http_yoti_idv_proxy_set_header) {
-        cmd->set = ngx_http_yoti_idv_psh_set;
+        if (cmd && cmd->set == ngx_http_yoti_idv_proxy_set) {
+            cmd->set = ngx_http_yoti_idv_proxy_orig[k];
+        }
+
+        ngx_http_yoti_idv_proxy_cmd[k] = NULL;
     }
-
-    ngx_http_yoti_idv_psh_cmd = NULL;
 }
 
 
@@ -458,15 +487,27 @@ ngx_http_yoti_idv_unwatch_cleanup(void *data)
 
 
 static char *
-ngx_http_yoti_idv_proxy_set_header(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
+ngx_http_yoti_idv_proxy_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char                           *rv;
+    u_char                         *p;
     ngx_str_t                      *value;
+    ngx_uint_t                      k, i;
     ngx_http_yoti_idv_psh_t        *h;
     ngx_http_yoti_idv_main_conf_t  *ymcf;
 
-    rv = ngx_http_yoti_idv_psh_set(cf, cmd, conf);
+    for (k = 0; k < NGX_HTTP_YOTI_IDV_PROXY_N; k++) {
+        if (cmd == ngx_http_yoti_idv_proxy_cmd[k]) {
+            break;
+        }
+    }
+
+    if (k == NGX_HTTP_YOTI_IDV_PROXY_N) {
+        /* cannot be: only the watched commands lead here */
+        return "is not watched by the yoti_idv module";
+    }
+
+    rv = ngx_http_yoti_idv_proxy_orig[k](cf, cmd, conf);
 
     if (rv != NGX_CONF_OK) {
         return rv;
@@ -474,15 +515,15 @@ ngx_http_yoti_idv_proxy_set_header(ngx_conf_t *cf, ngx_command_t *cmd,
 
     ymcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yoti_idv_module);
 
-    if (ymcf->proxy_headers == NULL) {
-        ymcf->proxy_headers = ngx_array_create(cf->pool, 8,
-                                               sizeof(ngx_http_yoti_idv_psh_t));
-        if (ymcf->proxy_headers == NULL) {
+    if (ymcf->proxy_sets == NULL) {
+        ymcf->proxy_sets = ngx_array_create(cf->pool, 8,
+                                            sizeof(ngx_http_yoti_idv_psh_t));
+        if (ymcf->proxy_sets == NULL) {
             return NGX_CONF_ERROR;
         }
     }
 
-    h = ngx_array_push(ymcf->proxy_headers);
+    h = ngx_array_push(ymcf->proxy_sets);
     if (h == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -490,8 +531,38 @@ ngx_http_yoti_idv_proxy_set_header(ngx_conf_t *cf, ngx_command_t *cmd,
     value = cf->args->elts;
 
     h->level = conf;
-    h->key = value[1];
-    h->value = value[2];
+    h->kind = k;
+
+    if (k == NGX_HTTP_YOTI_IDV_PROXY_HEADER) {
+        h->key = value[1];
+        h->value = value[2];
+
+    } else {
+        ngx_str_null(&h->key);
+        h->value = value[1];
+    }
+
+    h->text.len = cf->args->nelts - 1;
+
+    for (i = 0; i < cf->args->nelts; i++) {
+        h->text.len += value[i].len;
+    }
+
+    h->text.data = ngx_pnalloc(cf->pool, h->text.len);
+    if (h->text.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = h->text.data;
+
+    for (i = 0; i < cf->args->nelts; i++) {
+        if (i) {
+            *p++ = ' ';
+        }
+
+        p = ngx_cpymem(p, value[i].data, value[i].len);
+    }
+
     h->file = cf->conf_file->file.name;
     h->line = cf->conf_file->line;
 
@@ -501,73 +572,82 @@ ngx_http_yoti_idv_proxy_set_header(ngx_conf_t *cf, ngx_command_t *cmd,
 
 /*
  * merge_loc_conf(), for every level: cf->ctx holds the level's own
- * configurations, the proxy module's among them
+ * configurations, the proxy module's among them.  Of each kind, a level
+ * with a directive of its own has its own list, otherwise the one above.
  */
 
 void
 ngx_http_yoti_idv_merge_proxy(ngx_conf_t *cf,
     ngx_http_yoti_idv_loc_conf_t *prev, ngx_http_yoti_idv_loc_conf_t *conf)
 {
-    ngx_uint_t                      own;
+    void                           *here;
+    ngx_uint_t                      k, own;
     ngx_http_conf_ctx_t            *ctx;
     ngx_http_yoti_idv_psh_t        *h;
     ngx_http_yoti_idv_main_conf_t  *ymcf;
 
     ymcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_yoti_idv_module);
-
-    if (prev->proxy_foreign == NGX_CONF_UNSET_PTR) {
-        /* the http level, merged into nothing */
-        prev->proxy_foreign = ngx_http_yoti_idv_proxy_level(ymcf,
-                                                            ymcf->http_proxy,
-                                                            &own);
-        prev->proxy_inherited = 0;
-    }
-
     ctx = cf->ctx;
-    own = 0;
-    h = NULL;
 
-    if (ymcf->http_proxy) {
-        h = ngx_http_yoti_idv_proxy_level(ymcf,
-                                          ctx->loc_conf[ymcf->proxy_index],
-                                          &own);
+    if (prev->proxy_kind[0] == NGX_CONF_UNSET_PTR) {
+        /* the http level, merged into nothing */
+        for (k = 0; k < NGX_HTTP_YOTI_IDV_PROXY_N; k++) {
+            prev->proxy_kind[k] = ngx_http_yoti_idv_proxy_level(ymcf,
+                                                    ymcf->http_proxy, k, &own);
+            prev->proxy_kind_inherited[k] = 0;
+        }
     }
 
-    if (own) {
-        conf->proxy_foreign = h;
-        conf->proxy_inherited = 0;
+    here = ymcf->http_proxy ? ctx->loc_conf[ymcf->proxy_index] : NULL;
 
-    } else {
-        conf->proxy_foreign = prev->proxy_foreign;
-        conf->proxy_inherited = (prev->proxy_foreign != NULL);
+    conf->proxy_foreign = NULL;
+    conf->proxy_inherited = 0;
+
+    for (k = 0; k < NGX_HTTP_YOTI_IDV_PROXY_N; k++) {
+
+        h = ngx_http_yoti_idv_proxy_level(ymcf, here, k, &own);
+
+        if (own) {
+            conf->proxy_kind[k] = h;
+            conf->proxy_kind_inherited[k] = 0;
+
+        } else {
+            conf->proxy_kind[k] = prev->proxy_kind[k];
+            conf->proxy_kind_inherited[k] = (prev->proxy_kind[k] != NULL);
+        }
+
+        if (conf->proxy_foreign == NULL && conf->proxy_kind[k]) {
+            conf->proxy_foreign = conf->proxy_kind[k];
+            conf->proxy_inherited = conf->proxy_kind_inherited[k];
+        }
     }
 }
 
 
 /*
- * the first header of a level's list the provider must not get, and
- * whether the level has a list
+ * the first directive of a kind in a level's list that the provider must
+ * not get, and whether the level has a list of that kind
  */
 
 static ngx_http_yoti_idv_psh_t *
 ngx_http_yoti_idv_proxy_level(ngx_http_yoti_idv_main_conf_t *ymcf,
-    void *level, ngx_uint_t *own)
+    void *level, ngx_uint_t kind, ngx_uint_t *own)
 {
     ngx_uint_t                i;
     ngx_http_yoti_idv_psh_t  *h, *foreign;
 
     *own = 0;
 
-    if (ymcf->proxy_headers == NULL || level == NULL) {
+    if (ymcf->proxy_sets == NULL || level == NULL) {
         return NULL;
     }
 
     foreign = NULL;
-    h = ymcf->proxy_headers->elts;
+    h = ymcf->proxy_sets->elts;
 
-    for (i = 0; i < ymcf->proxy_headers->nelts; i++) {
+    for (i = 0; i < ymcf->proxy_sets->nelts; i++) {
 
-        if (h[i].level != level) {
+        if (h[i].level != level || h[i].kind != kind) {
             continue;
         }
 
@@ -583,10 +663,11 @@ ngx_http_yoti_idv_proxy_level(ngx_http_yoti_idv_main_conf_t *ymcf,
 
 
 /*
- * A header the provider gets: one set to "" is not sent; Host and
- * Connection are the proxy module's own, and harmless unless they carry a
- * variable other than $proxy_host and $proxy_port ("Host $host" is the
- * client's); any other is not the module's.
+ * What the provider must not get: a header set to "" (or an empty body)
+ * is not sent; Host and Connection are the proxy module's own, and
+ * harmless unless they carry a variable other than $proxy_host and
+ * $proxy_port ("Host $host" is the client's); any other header, or any
+ * body, is not the module's.
  */
 
 static ngx_uint_t
@@ -601,15 +682,15 @@ ngx_http_yoti_idv_psh_foreign(ngx_http_yoti_idv_psh_t *h)
         return 0;
     }
 
-    if (!((key->len == sizeof("Host") - 1
-           && ngx_strncasecmp(key->data, (u_char *) "Host", 4) == 0)
-          || (key->len == sizeof("Connection") - 1
-              && ngx_strncasecmp(key->data, (u_char *) "Connection", 10)
-                 == 0)))
+    if (h->kind != NGX_HTTP_YOTI_IDV_PROXY_HEADER
+        || !((key->len == sizeof("Host") - 1
+              && ngx_strncasecmp(key->data, (u_char *) "Host", 4) == 0)
+             || (key->len == sizeof("Connection") - 1
+                 && ngx_strncasecmp(key->data, (u_char *) "Connection", 10)
+                    == 0)))
     {
         return 1;
     }
-
     p = h->value.data;
     last = p + h->value.len;
 

@@ -467,7 +467,7 @@ ngx_http_yoti_idv_create_loc_conf(ngx_conf_t *cf)
     conf->use_stale = NGX_CONF_UNSET;
     conf->background_update = NGX_CONF_UNSET;
     conf->breaker = NGX_CONF_UNSET_MSEC;
-    conf->proxy_foreign = NGX_CONF_UNSET_PTR;
+    conf->proxy_kind[0] = NGX_CONF_UNSET_PTR;
 
     return conf;
 }

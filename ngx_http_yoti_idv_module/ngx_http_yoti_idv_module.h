@@ -62,17 +62,24 @@ typedef struct {
     ngx_array_t                     *apis;      /* of ngx_http_yoti_idv_api_t */
 
     /* every "proxy_set_header" of the http block, see api_conf.c */
-    ngx_array_t                     *proxy_headers; /* of ..._psh_t */
+    ngx_array_t                     *proxy_sets; /* of ..._psh_t */
     void                            *http_proxy; /* the http level's */
     ngx_uint_t                       proxy_index; /* its ctx_index */
 } ngx_http_yoti_idv_main_conf_t;
 
 
-/* a "proxy_set_header", where it was set */
+/* what the proxy module sends besides the module's request */
+#define NGX_HTTP_YOTI_IDV_PROXY_HEADER    0     /* proxy_set_header */
+#define NGX_HTTP_YOTI_IDV_PROXY_BODY      1     /* proxy_set_body */
+#define NGX_HTTP_YOTI_IDV_PROXY_N         2
+
+/* a "proxy_set_header" or "proxy_set_body", where it was set */
 typedef struct {
     void                            *level;     /* the proxy module's conf */
-    ngx_str_t                        key;
+    ngx_uint_t                       kind;      /* NGX_HTTP_YOTI_IDV_PROXY_* */
+    ngx_str_t                        key;       /* of a header */
     ngx_str_t                        value;
+    ngx_str_t                        text;      /* as written, for the log */
     ngx_str_t                        file;
     ngx_uint_t                       line;
 } ngx_http_yoti_idv_psh_t;
@@ -119,9 +126,14 @@ typedef struct {
     ngx_http_yoti_idv_notify_conf_t     *notify;   /* NULL: not here */
 
     /*
-     * the first of the proxy module's headers here that the provider must
-     * not get (NULL: none), and whether it is inherited from a level above
+     * of each kind, the first "proxy_set_header" ("proxy_set_body") here
+     * whose header (body) the provider must not get, NULL: none, and
+     * whether it is inherited from a level above; proxy_foreign is the
+     * first of them
      */
+    ngx_http_yoti_idv_psh_t             *proxy_kind[NGX_HTTP_YOTI_IDV_PROXY_N];
+    ngx_flag_t                           proxy_kind_inherited[
+                                             NGX_HTTP_YOTI_IDV_PROXY_N];
     ngx_http_yoti_idv_psh_t             *proxy_foreign;
     ngx_flag_t                           proxy_inherited;
 } ngx_http_yoti_idv_loc_conf_t;
@@ -427,6 +439,7 @@ ngx_int_t ngx_http_yoti_idv_add_api(ngx_conf_t *cf,
 ngx_int_t ngx_http_yoti_idv_check_apis(ngx_conf_t *cf);
 ngx_int_t ngx_http_yoti_idv_watch_proxy(ngx_conf_t *cf);
 void ngx_http_yoti_idv_unwatch_proxy(void);
+const char *ngx_http_yoti_idv_proxy_fix(ngx_http_yoti_idv_psh_t *h);
 void ngx_http_yoti_idv_merge_proxy(ngx_conf_t *cf,
     ngx_http_yoti_idv_loc_conf_t *prev, ngx_http_yoti_idv_loc_conf_t *conf);
 ngx_uint_t ngx_http_yoti_idv_is_refresh(ngx_http_request_t *r);

@@ -82,7 +82,7 @@ __DATA__
 @MEMBERS@
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*"yoti_idv_api \/_yoti_idv" of location "\/members\/": the API location "\/_yoti_idv\/" of server "localhost" inherits "proxy_set_header Host \$http_host" from \S+\/proxy_params:1, which would send the client's data to the provider; give the API location a "proxy_set_header" of its own \("proxy_set_header Connection "";" is enough\): it then inherits none/
+qr/\[emerg\] .*"yoti_idv_api \/_yoti_idv" of location "\/members\/": the API location "\/_yoti_idv\/" of server "localhost" inherits "proxy_set_header Host \$http_host" from \S+\/proxy_params:1, which would send the client's data to the provider; give the location a "proxy_set_header" of its own \("proxy_set_header Connection "";" is enough\): it then inherits none/
 
 
 
@@ -139,7 +139,7 @@ app: ALLOW verified-alice
 @MEMBERS@
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*the API location "\/_yoti_idv\/" of server "localhost" has "proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for" \(\S+\/nginx\.conf:\d+\): the provider gets only the module's own headers; remove it, or set the header to "" so that it is not sent/
+qr/\[emerg\] .*the API location "\/_yoti_idv\/" of server "localhost" has "proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for" \(\S+\/nginx\.conf:\d+\): the provider gets only the module's own request; remove it, or set it to "" so that nothing is sent/
 
 
 
@@ -256,7 +256,7 @@ X-IDV-Verdict: ERROR
 X-IDV-Reason: provider:failed
 --- error_log eval
 [
-qr/\[error\] .*yoti_idv: the signed request "\/_other\/sessions\/7938ac1e-0a4a-49b7-953f-08cfa764358f" entered location "\/_other\/", which inherits "proxy_set_header Host \$http_host" \(\S+\/proxy_params:1\) and would send the client's data to the provider; it was stopped there, nothing was sent: give that location a "proxy_set_header" of its own \("proxy_set_header Connection "";" is enough\)/,
+qr/\[error\] .*yoti_idv: the signed request "\/_other\/sessions\/7938ac1e-0a4a-49b7-953f-08cfa764358f" entered location "\/_other\/", which inherits "proxy_set_header Host \$http_host" \(\S+\/proxy_params:1\) and would send the client's data to the provider; it was stopped there, nothing was sent: give the location a "proxy_set_header" of its own \("proxy_set_header Connection "";" is enough\): it then inherits none/,
 qr/\[error\] .*yoti_idv: no verdict for session "7938ac1e-0a4a-49b7-953f-08cfa764358f": provider:failed/,
 ]
 --- no_error_log
@@ -321,3 +321,51 @@ X-IDV-Reason: provider:timeout
 --- no_error_log
 entered location
 [alert]
+
+
+
+=== TEST 14: "proxy_set_body" at server level is inherited by the API location: refused
+--- config
+    proxy_set_body $request_body;
+@OWN_API@
+@MEMBERS@
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*the API location "\/_yoti_idv\/" of server "localhost" inherits "proxy_set_body \$request_body" from \S+\/nginx\.conf:\d+, which would send the client's data to the provider; move "proxy_set_body" into the locations that need it: a location cannot unset it/
+
+
+
+=== TEST 15: ...and of the API location's own
+--- config
+    location /_yoti_idv/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/idverify/v1/;
+        proxy_set_header Connection "";
+        proxy_set_body "{}";
+    }
+@MEMBERS@
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*the API location "\/_yoti_idv\/" of server "localhost" has "proxy_set_body \{\}" \(\S+\/nginx\.conf:\d+\): the provider gets only the module's own request/
+
+
+
+=== TEST 16: a "proxy_set_body" of the application's location only: the gate works
+--- config
+@OWN_API@
+    location /members/ {
+        yoti_idv             on;
+        yoti_idv_user_id     $http_x_user_id;
+        yoti_idv_session_id  $http_x_session_id;
+        yoti_idv_require     LIVENESS;
+        add_header X-IDV-Verdict $yoti_idv_verdict always;
+        proxy_set_body "";
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
+    }
+--- more_headers
+X-User-Id: alice
+X-Session-Id: verified-alice
+--- response_headers
+X-IDV-Verdict: ALLOW
+--- no_error_log
+[error]
