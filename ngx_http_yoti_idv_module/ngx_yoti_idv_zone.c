@@ -4,7 +4,14 @@
  */
 
 
+#if (defined __linux__ && !defined _DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE                 /* MADV_HUGEPAGE */
+#endif
+
 #include <string.h>
+#if (defined __linux__)
+#include <sys/mman.h>
+#endif
 
 #include "ngx_yoti_idv_zone.h"
 
@@ -49,7 +56,8 @@ static void ngx_yoti_idv_zone_dpush(ngx_yoti_idv_zone_t *z, uint32_t *head,
     size_t next, size_t prev, uint32_t n);
 static void ngx_yoti_idv_zone_unlink(ngx_yoti_idv_zone_t *z, uint32_t n);
 static void ngx_yoti_idv_zone_free_take(ngx_yoti_idv_zone_t *z, uint32_t n);
-static uint32_t ngx_yoti_idv_zone_evict(ngx_yoti_idv_zone_t *z, uint64_t now);
+static uint32_t ngx_yoti_idv_zone_evict(ngx_yoti_idv_zone_t *z, uint32_t home,
+    uint64_t now);
 
 
 #define ngx_yoti_idv_zone_off(f)  offsetof(ngx_yoti_idv_zone_entry_t, f)
@@ -245,6 +253,37 @@ ngx_yoti_idv_zone_capacity(size_t size)
 }
 
 
+/*
+ * MADV_HUGEPAGE on the 2 MiB pages of the block, before it is touched: a
+ * lookup at a million entries misses the TLB on 4 KiB pages; 0: asked (the
+ * kernel may still say no: shared anonymous memory gets huge pages only
+ * with /sys/kernel/mm/transparent_hugepage/shmem_enabled "advise" or
+ * "within_size"), -1: not possible here
+ */
+
+int
+ngx_yoti_idv_zone_huge(void *mem, size_t size)
+{
+#if (defined __linux__ && defined MADV_HUGEPAGE)
+    uintptr_t  a, b;
+
+    a = ((uintptr_t) mem + (2 << 20) - 1) & ~(uintptr_t) ((2 << 20) - 1);
+    b = ((uintptr_t) mem + size) & ~(uintptr_t) ((2 << 20) - 1);
+
+    if (b <= a) {
+        return -1;
+    }
+
+    return madvise((void *) a, b - a, MADV_HUGEPAGE);
+#else
+    (void) mem;
+    (void) size;
+
+    return -1;
+#endif
+}
+
+
 ngx_yoti_idv_zone_t *
 ngx_yoti_idv_zone_init(void *mem, size_t size, const uint64_t seed[2])
 {
@@ -312,11 +351,21 @@ ngx_yoti_idv_zone_reset(ngx_yoti_idv_zone_t *z)
 uint32_t
 ngx_yoti_idv_zone_find(ngx_yoti_idv_zone_t *z, const uint64_t key[2])
 {
-    uint32_t                    n;
+    uint32_t                    n, b;
     ngx_yoti_idv_zone_entry_t  *e;
 
-    n = ngx_yoti_idv_zone_entry(z, ngx_yoti_idv_zone_bucket(z, key[0]))
-            ->key_head;
+    b = ngx_yoti_idv_zone_bucket(z, key[0]);
+    e = ngx_yoti_idv_zone_entry(z, b);
+
+    /* the bucket's own entry first: the line is read anyway */
+
+    if ((e->flags & NGX_YOTI_IDV_ZONE_USED)
+        && e->key[0] == key[0] && e->key[1] == key[1])
+    {
+        return b;
+    }
+
+    n = e->key_head;
 
     while (n) {
         e = ngx_yoti_idv_zone_entry(z, n);
@@ -348,7 +397,7 @@ ngx_yoti_idv_zone_add(ngx_yoti_idv_zone_t *z, const uint64_t key[2],
         ngx_yoti_idv_zone_free_take(z, n);
 
     } else {
-        n = ngx_yoti_idv_zone_evict(z, now);
+        n = ngx_yoti_idv_zone_evict(z, b, now);
         if (n == 0) {
             return 0;
         }
@@ -413,14 +462,18 @@ ngx_yoti_idv_zone_free_take(ngx_yoti_idv_zone_t *z, uint32_t n)
 /*
  * CLOCK, at most NGX_YOTI_IDV_ZONE_SCAN entries: the first expired or
  * unreferenced one, else the first whose bit the hand cleared; never a
- * fetch in progress
+ * fetch in progress.  The new key's own bucket entry (home) goes instead
+ * when the hand would have taken it as well: expired when the victim is,
+ * else never read since it came (unreferenced, and not spared by the hand
+ * yet: a second chance lasts until the hand comes back); the key is then
+ * found in one line pair, not two
  */
 
 static uint32_t
-ngx_yoti_idv_zone_evict(ngx_yoti_idv_zone_t *z, uint64_t now)
+ngx_yoti_idv_zone_evict(ngx_yoti_idv_zone_t *z, uint32_t home, uint64_t now)
 {
     uint32_t                    i, n, first, victim;
-    ngx_yoti_idv_zone_entry_t  *e;
+    ngx_yoti_idv_zone_entry_t  *e, *h;
 
     first = 0;
     victim = 0;
@@ -449,6 +502,7 @@ ngx_yoti_idv_zone_evict(ngx_yoti_idv_zone_t *z, uint64_t now)
 
         if (e->flags & NGX_YOTI_IDV_ZONE_REFERENCED) {
             e->flags &= ~NGX_YOTI_IDV_ZONE_REFERENCED;
+            e->flags |= NGX_YOTI_IDV_ZONE_SPARED;
 
             if (first == 0) {
                 first = n;
@@ -466,6 +520,23 @@ ngx_yoti_idv_zone_evict(ngx_yoti_idv_zone_t *z, uint64_t now)
 
         if (victim == 0) {
             return 0;
+        }
+    }
+
+    h = ngx_yoti_idv_zone_entry(z, home);
+
+    if (victim != home
+        && (h->flags & NGX_YOTI_IDV_ZONE_USED)
+        && !((h->flags & NGX_YOTI_IDV_ZONE_FETCHING)
+             && (int64_t) (h->lock - now) > 0))
+    {
+        if (ngx_yoti_idv_zone_expired(h, now)
+            || (!(h->flags & (NGX_YOTI_IDV_ZONE_REFERENCED
+                              |NGX_YOTI_IDV_ZONE_SPARED))
+                && !ngx_yoti_idv_zone_expired(
+                        ngx_yoti_idv_zone_entry(z, victim), now)))
+        {
+            victim = home;
         }
     }
 

@@ -32,7 +32,10 @@
  * only when it was clear: a hot entry is only read), the hand clears it
  * when it passes, and an entry the hand finds expired or unreferenced
  * goes (expired: past both "expire" and "stale").  No list head is
- * rewritten on a hit.
+ * rewritten on a hit.  A new key takes its own bucket's entry when the
+ * hand would have taken that one as well (see zone_evict()), and a lookup
+ * looks at the bucket's own entry first: under churn most keys are found
+ * in one line pair.
  */
 
 
@@ -53,6 +56,7 @@
 #define NGX_YOTI_IDV_ZONE_FETCHING     0x02
 #define NGX_YOTI_IDV_ZONE_REFERENCED   0x04
 #define NGX_YOTI_IDV_ZONE_SID          0x08     /* in the session index */
+#define NGX_YOTI_IDV_ZONE_SPARED       0x10     /* the hand cleared REF */
 
 
 typedef struct {
@@ -138,6 +142,8 @@ typedef struct {
 /* the zone in mem (size bytes, 8-byte aligned); NULL: too small */
 ngx_yoti_idv_zone_t *ngx_yoti_idv_zone_init(void *mem, size_t size,
     const uint64_t seed[2]);
+/* MADV_HUGEPAGE on the block, before the init: 0, or -1 */
+int ngx_yoti_idv_zone_huge(void *mem, size_t size);
 /* what a zone of this size holds */
 size_t ngx_yoti_idv_zone_capacity(size_t size);
 
