@@ -381,6 +381,114 @@ ngx_yoti_idv_zone_find(ngx_yoti_idv_zone_t *z, const uint64_t key[2])
 }
 
 
+#define ngx_yoti_idv_zone_load(p)  __atomic_load_n(p, __ATOMIC_RELAXED)
+
+#define NGX_YOTI_IDV_ZONE_READ_TRIES   3
+#define NGX_YOTI_IDV_ZONE_READ_CHAIN   64
+
+
+/* word by word, each load whole: a torn word cannot be, a torn entry can */
+
+static inline void
+ngx_yoti_idv_zone_copy(const ngx_yoti_idv_zone_entry_t *e,
+    ngx_yoti_idv_zone_entry_t *out)
+{
+    size_t           i;
+    uint64_t        *d;
+    const uint64_t  *s;
+
+    s = (const uint64_t *) (const void *) e;
+    d = (uint64_t *) (void *) out;
+
+    for (i = 0; i < sizeof(ngx_yoti_idv_zone_entry_t) / 8; i++) {
+        d[i] = ngx_yoti_idv_zone_load(&s[i]);
+    }
+}
+
+
+int
+ngx_yoti_idv_zone_read(const ngx_yoti_idv_zone_t *z, const uint64_t key[2],
+    ngx_yoti_idv_zone_entry_t *out, uint32_t *np)
+{
+    int                               try, found;
+    uint32_t                          n, b, cap, steps;
+    uint64_t                          s1, s2;
+    const ngx_yoti_idv_zone_entry_t  *e;
+
+    cap = z->capacity;                  /* set once, at the zone's init */
+    b = ngx_yoti_idv_zone_bucket(z, key[0]);
+
+    for (try = 0; try < NGX_YOTI_IDV_ZONE_READ_TRIES; try++) {
+
+        s1 = __atomic_load_n(&z->seq, __ATOMIC_ACQUIRE);
+
+        if (s1 & 1) {
+            continue;
+        }
+
+        found = 0;
+        n = b;
+        e = ngx_yoti_idv_zone_entry(z, b);
+
+        /* the bucket's own entry first, as zone_find() */
+
+        if ((ngx_yoti_idv_zone_load(&e->flags) & NGX_YOTI_IDV_ZONE_USED)
+            && ngx_yoti_idv_zone_load(&e->key[0]) == key[0]
+            && ngx_yoti_idv_zone_load(&e->key[1]) == key[1])
+        {
+            found = 1;
+
+        } else {
+            n = ngx_yoti_idv_zone_load(&e->key_head);
+
+            /* a chain changed under it may be any, even a loop: bounded */
+
+            for (steps = 0; n && n <= cap; steps++) {
+
+                if (steps == NGX_YOTI_IDV_ZONE_READ_CHAIN) {
+                    n = cap + 1;
+                    break;
+                }
+
+                e = ngx_yoti_idv_zone_entry(z, n);
+
+                if (ngx_yoti_idv_zone_load(&e->key[0]) == key[0]
+                    && ngx_yoti_idv_zone_load(&e->key[1]) == key[1])
+                {
+                    found = 1;
+                    break;
+                }
+
+                n = ngx_yoti_idv_zone_load(&e->next);
+            }
+
+            if (n > cap) {
+                /* torn: only a writer makes that */
+                continue;
+            }
+        }
+
+        if (found) {
+            ngx_yoti_idv_zone_copy(e, out);
+        }
+
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+
+        s2 = ngx_yoti_idv_zone_load(&z->seq);
+
+        if (s1 != s2) {
+            continue;
+        }
+
+        *np = found ? n : 0;
+
+        return found;
+    }
+
+    return -1;
+}
+
+
 uint32_t
 ngx_yoti_idv_zone_add(ngx_yoti_idv_zone_t *z, const uint64_t key[2],
     uint64_t uid, uint64_t now)

@@ -116,6 +116,7 @@ typedef struct {
     uint32_t                   reasons_max;
     uint32_t                   drops;       /* invalidations, flushes */
     uint64_t                   evictions;   /* of unexpired entries */
+    uint64_t                   seq;         /* odd: a writer is in it */
 } ngx_yoti_idv_zone_t;
 
 
@@ -155,6 +156,36 @@ uint64_t ngx_yoti_idv_zone_hash64(const ngx_yoti_idv_zone_t *z,
 /* SipHash-c-d, 64 or 128 bits out (outlen 8 or 16), as the reference */
 void ngx_yoti_idv_siphash(const void *in, size_t inlen, const uint64_t k[2],
     int c, int d, unsigned char *out, size_t outlen);
+
+/*
+ * The seqlock of lookups without the mutex (zone_read()): whoever changes
+ * the table, under the mutex, does it between write_begin() and
+ * write_end(); a reader copies what it needs out and takes it only when
+ * "seq" was even and is unchanged after.
+ */
+
+static inline void
+ngx_yoti_idv_zone_write_begin(ngx_yoti_idv_zone_t *z)
+{
+    __atomic_store_n(&z->seq, z->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+
+static inline void
+ngx_yoti_idv_zone_write_end(ngx_yoti_idv_zone_t *z)
+{
+    __atomic_store_n(&z->seq, z->seq + 1, __ATOMIC_RELEASE);
+}
+
+
+/*
+ * without the mutex: a consistent copy of the entry of the key in *out
+ * and its number in *n: 1; none: 0; a writer got in the way (each time
+ * of a few tries): -1, and the caller takes the mutex
+ */
+int ngx_yoti_idv_zone_read(const ngx_yoti_idv_zone_t *z,
+    const uint64_t key[2], ngx_yoti_idv_zone_entry_t *out, uint32_t *n);
 
 /* the entry of the key: its number, or 0 */
 uint32_t ngx_yoti_idv_zone_find(ngx_yoti_idv_zone_t *z,
