@@ -265,6 +265,34 @@ huge_kb(void)
 }
 
 
+/* how many entries sit in their own bucket: a hit on them reads one entry */
+
+static void
+at_home(ngx_yoti_idv_zone_t *z, const char *name)
+{
+    uint32_t                    k, b;
+    uint64_t                    used, home;
+    ngx_yoti_idv_zone_entry_t  *e;
+
+    used = 0;
+    home = 0;
+
+    for (k = 1; k <= z->capacity; k++) {
+        e = ngx_yoti_idv_zone_entry(z, k);
+
+        if (!(e->flags & NGX_YOTI_IDV_ZONE_USED)) {
+            continue;
+        }
+
+        used++;
+        b = (uint32_t) (((e->key[0] & 0xffffffff) * z->capacity) >> 32) + 1;
+        home += (b == k);
+    }
+
+    printf("at_home_%s %.1f\n", name, used ? 100.0 * home / used : 0.0);
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -320,11 +348,13 @@ main(int argc, char **argv)
 
     ns = lookups(z2, 4, cap / 2, &miss);
     printf("ns_half_hit %.1f misses %zu\n", ns, miss);
+    at_home(z2, "half");
 
     /* full: z, chains printed on the way */
     fill(z, 0, keys, 1);
 
     huge_kb();
+    at_home(z, "full");
 
     ns = lookups(z, 0, keys, &miss);
     printf("ns_one %.1f misses %zu\n", ns, miss);
@@ -350,6 +380,7 @@ main(int argc, char **argv)
 
     ns = lookups(z, 4, hits, &miss);
     printf("ns_churn_hit %.1f misses %zu entries %zu\n", ns, miss, hits);
+    at_home(z, "churn");
 
     free(present);
 

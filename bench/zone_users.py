@@ -217,8 +217,9 @@ def callgrind(ctx, users, zone_mb):
                            zone_args='cg:%dm ttl=10m' % zone_mb, single=True)
     out = '%s/callgrind.out' % d
     p = ctx.procs.start(
-        ['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out,
-         a.nginx, '-p', d, '-c', conf],
+        ['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out]
+        + os.environ.get('ZONE_CALLGRIND_ARGS', '').split()
+        + [a.nginx, '-p', d, '-c', conf],
         cpu=NGINX_CPU, stdout=subprocess.DEVNULL,
         stderr=open(d + '/logs/valgrind.log', 'w'))
     res = {}
