@@ -55,6 +55,10 @@ static void ngx_yoti_idv_zone_dunlink(ngx_yoti_idv_zone_t *z, uint32_t *head,
 static void ngx_yoti_idv_zone_dpush(ngx_yoti_idv_zone_t *z, uint32_t *head,
     size_t next, size_t prev, uint32_t n);
 static void ngx_yoti_idv_zone_unlink(ngx_yoti_idv_zone_t *z, uint32_t n);
+static void ngx_yoti_idv_zone_move(ngx_yoti_idv_zone_t *z, uint32_t from,
+    uint32_t to);
+static void ngx_yoti_idv_zone_relink(ngx_yoti_idv_zone_t *z, uint32_t *head,
+    size_t next, size_t prev, uint32_t from, uint32_t to);
 static void ngx_yoti_idv_zone_free_take(ngx_yoti_idv_zone_t *z, uint32_t n);
 static uint32_t ngx_yoti_idv_zone_evict(ngx_yoti_idv_zone_t *z, uint32_t home,
     uint64_t now);
@@ -500,7 +504,6 @@ ngx_yoti_idv_zone_add(ngx_yoti_idv_zone_t *z, const uint64_t key[2],
     home = ngx_yoti_idv_zone_entry(z, b);
 
     if (z->free) {
-        /* its own bucket's entry when free: found in one line pair */
         n = (home->flags & NGX_YOTI_IDV_ZONE_USED) ? z->free : b;
         ngx_yoti_idv_zone_free_take(z, n);
 
@@ -509,6 +512,18 @@ ngx_yoti_idv_zone_add(ngx_yoti_idv_zone_t *z, const uint64_t key[2],
         if (n == 0) {
             return 0;
         }
+    }
+
+    /*
+     * its own bucket's entry, found in one line pair: free, or held by a
+     * key of another bucket, which moves to the entry just taken
+     */
+
+    if (n != b && (home->flags & NGX_YOTI_IDV_ZONE_USED)
+        && ngx_yoti_idv_zone_bucket(z, home->key[0]) != b)
+    {
+        ngx_yoti_idv_zone_move(z, b, n);
+        n = b;
     }
 
     e = ngx_yoti_idv_zone_entry(z, n);
@@ -746,6 +761,96 @@ ngx_yoti_idv_zone_unlink(ngx_yoti_idv_zone_t *z, uint32_t n)
     e->uid_prev = 0;
 
     z->count--;
+}
+
+
+/*
+ * the verdict of entry "from" (in use) to entry "to" (in no index), every
+ * index following it; the bucket heads stay where they are.  "from" is
+ * left in no index, not free: the caller's
+ */
+
+static void
+ngx_yoti_idv_zone_move(ngx_yoti_idv_zone_t *z, uint32_t from, uint32_t to)
+{
+    uint32_t                    b, *p;
+    ngx_yoti_idv_zone_entry_t  *e, *t;
+
+    e = ngx_yoti_idv_zone_entry(z, from);
+    t = ngx_yoti_idv_zone_entry(z, to);
+
+    b = ngx_yoti_idv_zone_bucket(z, e->key[0]);
+
+    for (p = &ngx_yoti_idv_zone_entry(z, b)->key_head;
+         *p != from;
+         p = &ngx_yoti_idv_zone_entry(z, *p)->next)
+    {
+        /* void */
+    }
+
+    *p = to;
+
+    b = ngx_yoti_idv_zone_bucket(z, e->uid);
+    ngx_yoti_idv_zone_relink(z, &ngx_yoti_idv_zone_entry(z, b)->uid_head,
+                             ngx_yoti_idv_zone_off(uid_next),
+                             ngx_yoti_idv_zone_off(uid_prev), from, to);
+
+    if (e->flags & NGX_YOTI_IDV_ZONE_SID) {
+        b = ngx_yoti_idv_zone_bucket(z, ngx_yoti_idv_zone_hash64(z, e->sid,
+                                                               e->sid_len));
+        ngx_yoti_idv_zone_relink(z, &ngx_yoti_idv_zone_entry(z, b)->sid_head,
+                                 ngx_yoti_idv_zone_off(sid_next),
+                                 ngx_yoti_idv_zone_off(sid_prev), from, to);
+    }
+
+    t->key[0] = e->key[0];
+    t->key[1] = e->key[1];
+    t->expire = e->expire;
+    t->lock = e->lock;
+    t->next = e->next;
+    t->gen = e->gen;
+    t->reason = e->reason;
+    t->verdict = e->verdict;
+    t->flags = e->flags;
+    t->sid_len = e->sid_len;
+    memcpy(t->sid, e->sid, NGX_YOTI_IDV_ZONE_SID_LEN);
+    t->uid = e->uid;
+    t->sid_next = e->sid_next;
+    t->uid_next = e->uid_next;
+    t->sid_prev = e->sid_prev;
+    t->uid_prev = e->uid_prev;
+    t->stale = e->stale;
+
+    e->flags = 0;
+    e->next = 0;
+    e->sid_next = 0;
+    e->uid_next = 0;
+    e->sid_prev = 0;
+    e->uid_prev = 0;
+}
+
+
+/* a doubly linked chain: "to" where "from" was */
+
+static void
+ngx_yoti_idv_zone_relink(ngx_yoti_idv_zone_t *z, uint32_t *head,
+    size_t next, size_t prev, uint32_t from, uint32_t to)
+{
+    uint32_t  nx, pv;
+
+    nx = *ngx_yoti_idv_zone_link(z, from, next);
+    pv = *ngx_yoti_idv_zone_link(z, from, prev);
+
+    if (pv) {
+        *ngx_yoti_idv_zone_link(z, pv, next) = to;
+
+    } else {
+        *head = to;
+    }
+
+    if (nx) {
+        *ngx_yoti_idv_zone_link(z, nx, prev) = to;
+    }
 }
 
 
