@@ -458,6 +458,12 @@ def report(ctx, res):
     L.append('Memory per entry: %s bytes, no other per-entry memory (the '
              'indexes\' heads are in the entries); %s entries, %s per MiB.\n'
              % (t['entry_bytes'], t['capacity'], t['entries_per_mib']))
+    L.append('Entries in their own bucket (a hit reads that one entry; the '
+             'others read it and their chain): %s%% half full, %s%% full, '
+             '%s%% after the churn. Huge pages given to the table '
+             '(shared anonymous memory, MADV_HUGEPAGE): %s kB.\n'
+             % (t.get('at_home_half', '?'), t.get('at_home_full', '?'),
+                t.get('at_home_churn', '?'), t.get('huge_kb', '?')))
     L.append('| load | chains of the key index with 0 / 1 / 2 / 3 / 4 / 5+ '
              'entries |')
     L.append('|---|---|')
