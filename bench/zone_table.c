@@ -19,13 +19,14 @@
  */
 
 
-#define _POSIX_C_SOURCE  200112L
+#define _DEFAULT_SOURCE
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <math.h>
+#include <sys/mman.h>
 
 #include "ngx_yoti_idv_zone.h"
 
@@ -204,6 +205,94 @@ lookups(ngx_yoti_idv_zone_t *z, int mode, uint64_t n, size_t *misses)
 }
 
 
+/*
+ * as nginx maps a zone: shared anonymous memory (ZONE_TABLE_PRIVATE=1:
+ * private), with MADV_HUGEPAGE as the module asks for it
+ * (ZONE_TABLE_HUGE=0: not); what the kernel made of it is in
+ * /proc/self/smaps, printed as "huge_kb"
+ */
+
+static void *
+map_zone(size_t size)
+{
+    int    flags;
+    void  *p;
+    char  *v;
+
+    v = getenv("ZONE_TABLE_PRIVATE");
+    flags = (v && *v == '1') ? MAP_PRIVATE : MAP_SHARED;
+
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+
+    v = getenv("ZONE_TABLE_HUGE");
+
+    if (v == NULL || *v != '0') {
+        printf("madvise %d\n", ngx_yoti_idv_zone_huge(p, size));
+    }
+
+    return p;
+}
+
+
+static void
+huge_kb(void)
+{
+    char   line[256];
+    long   kb, total;
+    FILE  *f;
+
+    f = fopen("/proc/self/smaps", "r");
+    if (f == NULL) {
+        return;
+    }
+
+    total = 0;
+
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1
+            || sscanf(line, "ShmemPmdMapped: %ld kB", &kb) == 1)
+        {
+            total += kb;
+        }
+    }
+
+    fclose(f);
+
+    printf("huge_kb %ld\n", total);
+}
+
+
+/* how many entries sit in their own bucket: a hit on them reads one entry */
+
+static void
+at_home(ngx_yoti_idv_zone_t *z, const char *name)
+{
+    uint32_t                    k, b;
+    uint64_t                    used, home;
+    ngx_yoti_idv_zone_entry_t  *e;
+
+    used = 0;
+    home = 0;
+
+    for (k = 1; k <= z->capacity; k++) {
+        e = ngx_yoti_idv_zone_entry(z, k);
+
+        if (!(e->flags & NGX_YOTI_IDV_ZONE_USED)) {
+            continue;
+        }
+
+        used++;
+        b = (uint32_t) (((e->key[0] & 0xffffffff) * z->capacity) >> 32) + 1;
+        home += (b == k);
+    }
+
+    printf("at_home_%s %.1f\n", name, used ? 100.0 * home / used : 0.0);
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -220,9 +309,10 @@ main(int argc, char **argv)
 
     size = (size_t) atol(argv[1]) << 20;
 
-    if (posix_memalign(&mem, 4096, size) != 0
-        || posix_memalign(&mem2, 4096, size) != 0)
-    {
+    mem = map_zone(size);
+    mem2 = map_zone(size);
+
+    if (mem == NULL || mem2 == NULL) {
         return 1;
     }
 
@@ -258,9 +348,13 @@ main(int argc, char **argv)
 
     ns = lookups(z2, 4, cap / 2, &miss);
     printf("ns_half_hit %.1f misses %zu\n", ns, miss);
+    at_home(z2, "half");
 
     /* full: z, chains printed on the way */
     fill(z, 0, keys, 1);
+
+    huge_kb();
+    at_home(z, "full");
 
     ns = lookups(z, 0, keys, &miss);
     printf("ns_one %.1f misses %zu\n", ns, miss);
@@ -286,11 +380,12 @@ main(int argc, char **argv)
 
     ns = lookups(z, 4, hits, &miss);
     printf("ns_churn_hit %.1f misses %zu entries %zu\n", ns, miss, hits);
+    at_home(z, "churn");
 
     free(present);
 
-    free(mem);
-    free(mem2);
+    munmap(mem, size);
+    munmap(mem2, size);
 
     return 0;
 }

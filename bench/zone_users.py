@@ -217,8 +217,9 @@ def callgrind(ctx, users, zone_mb):
                            zone_args='cg:%dm ttl=10m' % zone_mb, single=True)
     out = '%s/callgrind.out' % d
     p = ctx.procs.start(
-        ['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out,
-         a.nginx, '-p', d, '-c', conf],
+        ['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out]
+        + os.environ.get('ZONE_CALLGRIND_ARGS', '').split()
+        + [a.nginx, '-p', d, '-c', conf],
         cpu=NGINX_CPU, stdout=subprocess.DEVNULL,
         stderr=open(d + '/logs/valgrind.log', 'w'))
     res = {}
@@ -457,6 +458,12 @@ def report(ctx, res):
     L.append('Memory per entry: %s bytes, no other per-entry memory (the '
              'indexes\' heads are in the entries); %s entries, %s per MiB.\n'
              % (t['entry_bytes'], t['capacity'], t['entries_per_mib']))
+    L.append('Entries in their own bucket (a hit reads that one entry; the '
+             'others read it and their chain): %s%% half full, %s%% full, '
+             '%s%% after the churn. Huge pages given to the table '
+             '(shared anonymous memory, MADV_HUGEPAGE): %s kB.\n'
+             % (t.get('at_home_half', '?'), t.get('at_home_full', '?'),
+                t.get('at_home_churn', '?'), t.get('huge_kb', '?')))
     L.append('| load | chains of the key index with 0 / 1 / 2 / 3 / 4 / 5+ '
              'entries |')
     L.append('|---|---|')

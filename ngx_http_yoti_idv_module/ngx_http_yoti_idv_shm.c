@@ -51,12 +51,30 @@ struct ngx_http_yoti_idv_zone_s {
 };
 
 
+/*
+ * the zone's mutex, for whoever may change the table: lookups without it
+ * (zone_read()) see the seqlock's count move
+ */
+
+#define ngx_http_yoti_idv_shm_wlock(zone)                                    \
+    ngx_shmtx_lock(&(zone)->shpool->mutex);                                  \
+    ngx_yoti_idv_zone_write_begin((zone)->sh)
+
+#define ngx_http_yoti_idv_shm_wunlock(zone)                                  \
+    ngx_yoti_idv_zone_write_end((zone)->sh);                                 \
+    ngx_shmtx_unlock(&(zone)->shpool->mutex)
+
+
 static ngx_int_t ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_shm_op_t *op,
     ngx_yoti_idv_zone_entry_t *e);
 static ngx_int_t ngx_http_yoti_idv_shm_copy(ngx_http_yoti_idv_shm_op_t *op,
     ngx_yoti_idv_zone_entry_t *e);
+static ngx_int_t ngx_http_yoti_idv_shm_fill(ngx_http_yoti_idv_shm_op_t *op,
+    const ngx_yoti_idv_zone_entry_t *e);
+static ngx_int_t ngx_http_yoti_idv_shm_read(ngx_http_yoti_idv_shm_op_t *op,
+    ngx_msec_t now);
 static ngx_uint_t ngx_http_yoti_idv_shm_usable(
     ngx_http_yoti_idv_shm_op_t *op, ngx_yoti_idv_zone_entry_t *e,
     ngx_msec_t now);
@@ -150,6 +168,7 @@ ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_yoti_idv_zone_t  *ozone = data;
 
+    int                        huge;
     u_char                    *mem;
     size_t                     size;
     uint64_t                   seed[2];
@@ -188,6 +207,9 @@ ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
+    /* before the table is written; refused (shmem_enabled): no matter */
+    huge = ngx_yoti_idv_zone_huge(mem, size);
+
     if (RAND_bytes((u_char *) seed, sizeof(seed)) != 1) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "yoti_idv_cache_zone \"%V\": RAND_bytes() failed",
@@ -210,8 +232,9 @@ ngx_http_yoti_idv_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone->shpool->data = zone->hdr;
 
     ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
-                  "yoti_idv_cache_zone \"%V\": %uD entries",
-                  &shm_zone->shm.name, zone->sh->capacity);
+                  "yoti_idv_cache_zone \"%V\": %uD entries%s",
+                  &shm_zone->shm.name, zone->sh->capacity,
+                  huge == 0 ? ", huge pages asked for" : "");
 
     return NGX_OK;
 }
@@ -257,7 +280,11 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
 
     now = ngx_current_msec;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    if (ngx_http_yoti_idv_shm_read(op, now) == NGX_OK) {
+        return NGX_OK;
+    }
+
+    ngx_http_yoti_idv_shm_wlock(zone);
 
     n = ngx_yoti_idv_zone_find(z, op->hash);
 
@@ -283,7 +310,7 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
                 (void) ngx_http_yoti_idv_shm_refresh(zone, op, e, now);
             }
 
-            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_http_yoti_idv_shm_wunlock(zone);
             return NGX_OK;
         }
 
@@ -301,7 +328,7 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
             if (op->background && bound) {
                 (void) ngx_http_yoti_idv_shm_refresh(zone, op, e, now);
 
-                ngx_shmtx_unlock(&zone->shpool->mutex);
+                ngx_http_yoti_idv_shm_wunlock(zone);
 
                 op->rc = NGX_OK;
                 return NGX_OK;
@@ -313,7 +340,7 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
         {
             op->gen = e->gen;
 
-            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_http_yoti_idv_shm_wunlock(zone);
 
             op->since = now;
             op->poll = NGX_HTTP_YOTI_IDV_SHM_POLL_MIN;
@@ -335,7 +362,7 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
                                   now);
 
         if (n == 0) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_http_yoti_idv_shm_wunlock(zone);
             ngx_log_error(NGX_LOG_WARN, op->log, 0,
                           "yoti_idv: the verdict cannot be cached in "
                           "\"%V\": the zone is full of entries in use",
@@ -360,7 +387,7 @@ ngx_http_yoti_idv_shm_lookup(ngx_http_yoti_idv_shm_op_t *op)
     op->locked = e->lock;
     op->generation = z->drops;
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_yoti_idv_shm_wunlock(zone);
 
     op->owner = 1;
 
@@ -430,11 +457,72 @@ ngx_http_yoti_idv_shm_take(ngx_http_yoti_idv_shm_op_t *op,
 }
 
 
+/*
+ * a hit without the mutex and without a write: a fresh verdict copied out
+ * of the zone under its seqlock, already referenced (CLOCK), out of its
+ * last tenth when refreshed in the background, for op's session; anything
+ * else (and a writer in the way) is for the locked path
+ */
+
+static ngx_int_t
+ngx_http_yoti_idv_shm_read(ngx_http_yoti_idv_shm_op_t *op, ngx_msec_t now)
+{
+    uint32_t                   n;
+    ngx_yoti_idv_zone_entry_t  e;
+
+    if (ngx_yoti_idv_zone_read(op->zone->sh, op->hash, &e, &n) != 1
+        || !(e.flags & NGX_YOTI_IDV_ZONE_REFERENCED)
+        || e.verdict == NGX_YOTI_IDV_ERROR
+        || (ngx_msec_int_t) ((ngx_msec_t) e.expire - now) <= 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (op->background
+        && (ngx_msec_int_t) ((ngx_msec_t) e.expire - now)
+           < (ngx_msec_int_t) ((ngx_msec_t) e.expire - (ngx_msec_t) e.lock)
+             / 10)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (e.sid_len > NGX_YOTI_IDV_ZONE_SID_LEN) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_yoti_idv_shm_fill(op, &e);
+}
+
+
 /* with the zone locked */
 
 static ngx_int_t
 ngx_http_yoti_idv_shm_copy(ngx_http_yoti_idv_shm_op_t *op,
     ngx_yoti_idv_zone_entry_t *e)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_yoti_idv_shm_fill(op, e);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* CLOCK: a write only the first time the hand would see it */
+
+    if (!(e->flags & NGX_YOTI_IDV_ZONE_REFERENCED)) {
+        e->flags |= NGX_YOTI_IDV_ZONE_REFERENCED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the verdict of e into op: e is the zone's, locked, or a copy */
+
+static ngx_int_t
+ngx_http_yoti_idv_shm_fill(ngx_http_yoti_idv_shm_op_t *op,
+    const ngx_yoti_idv_zone_entry_t *e)
 {
     u_char                            *sid;
     const ngx_yoti_idv_zone_reason_t  *reason;
@@ -470,12 +558,6 @@ ngx_http_yoti_idv_shm_copy(ngx_http_yoti_idv_shm_op_t *op,
     op->reason[reason->len] = '\0';
     op->reason_len = reason->len;
 
-    /* CLOCK: a write only the first time the hand would see it */
-
-    if (!(e->flags & NGX_YOTI_IDV_ZONE_REFERENCED)) {
-        e->flags |= NGX_YOTI_IDV_ZONE_REFERENCED;
-    }
-
     op->rc = NGX_OK;
 
     return NGX_OK;
@@ -498,7 +580,7 @@ ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
     z = zone->sh;
     now = ngx_current_msec;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_yoti_idv_shm_wlock(zone);
 
     n = ngx_yoti_idv_zone_find(z, op->hash);
     e = n ? ngx_yoti_idv_zone_entry(z, n) : NULL;
@@ -507,7 +589,7 @@ ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
         && (ngx_msec_int_t) ((ngx_msec_t) e->lock - now) > 0
         && (ngx_msec_int_t) (now - op->since) < (ngx_msec_int_t) zone->wait)
     {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_yoti_idv_shm_wunlock(zone);
 
         op->poll = ngx_min(op->poll * 2, NGX_HTTP_YOTI_IDV_SHM_POLL_MAX);
         ngx_add_timer(&op->timer, op->poll);
@@ -534,7 +616,7 @@ ngx_http_yoti_idv_shm_poll(ngx_event_t *ev)
         }
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_yoti_idv_shm_wunlock(zone);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, op->log, 0,
                    "yoti_idv zone wait done after %M ms, rc:%i",
@@ -581,13 +663,13 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
 
     now = ngx_current_msec;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_yoti_idv_shm_wlock(zone);
 
     n = ngx_http_yoti_idv_shm_mine(op);
 
     if (n == 0) {
         /* gone, or another request's fetch since */
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_yoti_idv_shm_wunlock(zone);
         return;
     }
 
@@ -609,7 +691,7 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
 
         e->gen = z->gen;
 
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_yoti_idv_shm_wunlock(zone);
         return;
     }
 
@@ -633,7 +715,7 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
 
         e->gen = z->gen;
 
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_yoti_idv_shm_wunlock(zone);
         return;
     }
 
@@ -653,7 +735,7 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
         e->flags &= ~NGX_YOTI_IDV_ZONE_FETCHING;
         e->lock = now;
 
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_yoti_idv_shm_wunlock(zone);
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, op->log, 0,
                        "yoti_idv: verdict not cached in \"%V\": its reason "
@@ -662,9 +744,15 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
         return;
     }
 
+    /*
+     * referenced: the request that fetched it used it, and the next hit
+     * takes no lock (shm_read())
+     */
+
     e->reason = id;
     e->verdict = (uint8_t) verdict;
     e->flags &= ~NGX_YOTI_IDV_ZONE_FETCHING;
+    e->flags |= NGX_YOTI_IDV_ZONE_REFERENCED;
     e->lock = now;                  /* the store's time, see lookup */
     e->expire = now + (ngx_msec_t) valid * 1000;
     e->stale = e->expire + (ngx_msec_t) stale * 1000;
@@ -675,7 +763,7 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
 
     e->gen = z->gen;
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_yoti_idv_shm_wunlock(zone);
 }
 
 
@@ -702,7 +790,7 @@ ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_shm_op_t *op)
     zone = op->zone;
     z = zone->sh;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_yoti_idv_shm_wlock(zone);
 
     n = ngx_http_yoti_idv_shm_mine(op);
 
@@ -713,7 +801,7 @@ ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_shm_op_t *op)
         e->lock = ngx_current_msec;
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_yoti_idv_shm_wunlock(zone);
 }
 
 
@@ -792,7 +880,7 @@ ngx_http_yoti_idv_shm_invalidated(ngx_http_yoti_idv_shm_op_t *op,
         return 0;
     }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_yoti_idv_shm_wlock(zone);
 
     n = ngx_http_yoti_idv_shm_mine(op);
 
@@ -801,7 +889,7 @@ ngx_http_yoti_idv_shm_invalidated(ngx_http_yoti_idv_shm_op_t *op,
                                           ngx_yoti_idv_zone_entry(zone->sh, n),
                                           session_id);
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_yoti_idv_shm_wunlock(zone);
 
     return rc;
 }
@@ -832,17 +920,17 @@ ngx_http_yoti_idv_shm_invalidate(ngx_shm_zone_t *shm_zone, ngx_uint_t by,
     switch (by) {
 
     case NGX_HTTP_YOTI_IDV_BY_SESSION:
-        ngx_shmtx_lock(&zone->shpool->mutex);
+        ngx_http_yoti_idv_shm_wlock(zone);
         n = ngx_yoti_idv_zone_invalidate_sid(z, id->data, id->len);
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_yoti_idv_shm_wunlock(zone);
         break;
 
     case NGX_HTTP_YOTI_IDV_BY_USER:
         uid = ngx_yoti_idv_zone_hash64(z, id->data, id->len);
 
-        ngx_shmtx_lock(&zone->shpool->mutex);
+        ngx_http_yoti_idv_shm_wlock(zone);
         n = ngx_yoti_idv_zone_invalidate_uid(z, uid);
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_yoti_idv_shm_wunlock(zone);
         break;
 
     default:
@@ -866,9 +954,9 @@ ngx_http_yoti_idv_shm_flush(ngx_shm_zone_t *shm_zone)
         return;
     }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_yoti_idv_shm_wlock(zone);
     ngx_yoti_idv_zone_flush(zone->sh);
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_yoti_idv_shm_wunlock(zone);
 }
 
 
@@ -887,9 +975,9 @@ ngx_http_yoti_idv_shm_stats(ngx_shm_zone_t *shm_zone,
         return;
     }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_yoti_idv_shm_wlock(zone);
     ngx_yoti_idv_zone_stats(zone->sh, &zs);
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_yoti_idv_shm_wunlock(zone);
 
     /* the slab pool's own pages are the zone's, used from the start */
 

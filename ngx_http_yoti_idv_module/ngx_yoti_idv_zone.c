@@ -4,7 +4,14 @@
  */
 
 
+#if (defined __linux__ && !defined _DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE                 /* MADV_HUGEPAGE */
+#endif
+
 #include <string.h>
+#if (defined __linux__)
+#include <sys/mman.h>
+#endif
 
 #include "ngx_yoti_idv_zone.h"
 
@@ -48,8 +55,13 @@ static void ngx_yoti_idv_zone_dunlink(ngx_yoti_idv_zone_t *z, uint32_t *head,
 static void ngx_yoti_idv_zone_dpush(ngx_yoti_idv_zone_t *z, uint32_t *head,
     size_t next, size_t prev, uint32_t n);
 static void ngx_yoti_idv_zone_unlink(ngx_yoti_idv_zone_t *z, uint32_t n);
+static void ngx_yoti_idv_zone_move(ngx_yoti_idv_zone_t *z, uint32_t from,
+    uint32_t to);
+static void ngx_yoti_idv_zone_relink(ngx_yoti_idv_zone_t *z, uint32_t *head,
+    size_t next, size_t prev, uint32_t from, uint32_t to);
 static void ngx_yoti_idv_zone_free_take(ngx_yoti_idv_zone_t *z, uint32_t n);
-static uint32_t ngx_yoti_idv_zone_evict(ngx_yoti_idv_zone_t *z, uint64_t now);
+static uint32_t ngx_yoti_idv_zone_evict(ngx_yoti_idv_zone_t *z, uint32_t home,
+    uint64_t now);
 
 
 #define ngx_yoti_idv_zone_off(f)  offsetof(ngx_yoti_idv_zone_entry_t, f)
@@ -245,6 +257,37 @@ ngx_yoti_idv_zone_capacity(size_t size)
 }
 
 
+/*
+ * MADV_HUGEPAGE on the 2 MiB pages of the block, before it is touched: a
+ * lookup at a million entries misses the TLB on 4 KiB pages; 0: asked (the
+ * kernel may still say no: shared anonymous memory gets huge pages only
+ * with /sys/kernel/mm/transparent_hugepage/shmem_enabled "advise" or
+ * "within_size"), -1: not possible here
+ */
+
+int
+ngx_yoti_idv_zone_huge(void *mem, size_t size)
+{
+#if (defined __linux__ && defined MADV_HUGEPAGE)
+    uintptr_t  a, b;
+
+    a = ((uintptr_t) mem + (2 << 20) - 1) & ~(uintptr_t) ((2 << 20) - 1);
+    b = ((uintptr_t) mem + size) & ~(uintptr_t) ((2 << 20) - 1);
+
+    if (b <= a) {
+        return -1;
+    }
+
+    return madvise((void *) a, b - a, MADV_HUGEPAGE);
+#else
+    (void) mem;
+    (void) size;
+
+    return -1;
+#endif
+}
+
+
 ngx_yoti_idv_zone_t *
 ngx_yoti_idv_zone_init(void *mem, size_t size, const uint64_t seed[2])
 {
@@ -312,11 +355,21 @@ ngx_yoti_idv_zone_reset(ngx_yoti_idv_zone_t *z)
 uint32_t
 ngx_yoti_idv_zone_find(ngx_yoti_idv_zone_t *z, const uint64_t key[2])
 {
-    uint32_t                    n;
+    uint32_t                    n, b;
     ngx_yoti_idv_zone_entry_t  *e;
 
-    n = ngx_yoti_idv_zone_entry(z, ngx_yoti_idv_zone_bucket(z, key[0]))
-            ->key_head;
+    b = ngx_yoti_idv_zone_bucket(z, key[0]);
+    e = ngx_yoti_idv_zone_entry(z, b);
+
+    /* the bucket's own entry first: the line is read anyway */
+
+    if ((e->flags & NGX_YOTI_IDV_ZONE_USED)
+        && e->key[0] == key[0] && e->key[1] == key[1])
+    {
+        return b;
+    }
+
+    n = e->key_head;
 
     while (n) {
         e = ngx_yoti_idv_zone_entry(z, n);
@@ -332,6 +385,114 @@ ngx_yoti_idv_zone_find(ngx_yoti_idv_zone_t *z, const uint64_t key[2])
 }
 
 
+#define ngx_yoti_idv_zone_load(p)  __atomic_load_n(p, __ATOMIC_RELAXED)
+
+#define NGX_YOTI_IDV_ZONE_READ_TRIES   3
+#define NGX_YOTI_IDV_ZONE_READ_CHAIN   64
+
+
+/* word by word, each load whole: a torn word cannot be, a torn entry can */
+
+static inline void
+ngx_yoti_idv_zone_copy(const ngx_yoti_idv_zone_entry_t *e,
+    ngx_yoti_idv_zone_entry_t *out)
+{
+    size_t           i;
+    uint64_t        *d;
+    const uint64_t  *s;
+
+    s = (const uint64_t *) (const void *) e;
+    d = (uint64_t *) (void *) out;
+
+    for (i = 0; i < sizeof(ngx_yoti_idv_zone_entry_t) / 8; i++) {
+        d[i] = ngx_yoti_idv_zone_load(&s[i]);
+    }
+}
+
+
+int
+ngx_yoti_idv_zone_read(const ngx_yoti_idv_zone_t *z, const uint64_t key[2],
+    ngx_yoti_idv_zone_entry_t *out, uint32_t *np)
+{
+    int                               try, found;
+    uint32_t                          n, b, cap, steps;
+    uint64_t                          s1, s2;
+    const ngx_yoti_idv_zone_entry_t  *e;
+
+    cap = z->capacity;                  /* set once, at the zone's init */
+    b = ngx_yoti_idv_zone_bucket(z, key[0]);
+
+    for (try = 0; try < NGX_YOTI_IDV_ZONE_READ_TRIES; try++) {
+
+        s1 = __atomic_load_n(&z->seq, __ATOMIC_ACQUIRE);
+
+        if (s1 & 1) {
+            continue;
+        }
+
+        found = 0;
+        n = b;
+        e = ngx_yoti_idv_zone_entry(z, b);
+
+        /* the bucket's own entry first, as zone_find() */
+
+        if ((ngx_yoti_idv_zone_load(&e->flags) & NGX_YOTI_IDV_ZONE_USED)
+            && ngx_yoti_idv_zone_load(&e->key[0]) == key[0]
+            && ngx_yoti_idv_zone_load(&e->key[1]) == key[1])
+        {
+            found = 1;
+
+        } else {
+            n = ngx_yoti_idv_zone_load(&e->key_head);
+
+            /* a chain changed under it may be any, even a loop: bounded */
+
+            for (steps = 0; n && n <= cap; steps++) {
+
+                if (steps == NGX_YOTI_IDV_ZONE_READ_CHAIN) {
+                    n = cap + 1;
+                    break;
+                }
+
+                e = ngx_yoti_idv_zone_entry(z, n);
+
+                if (ngx_yoti_idv_zone_load(&e->key[0]) == key[0]
+                    && ngx_yoti_idv_zone_load(&e->key[1]) == key[1])
+                {
+                    found = 1;
+                    break;
+                }
+
+                n = ngx_yoti_idv_zone_load(&e->next);
+            }
+
+            if (n > cap) {
+                /* torn: only a writer makes that */
+                continue;
+            }
+        }
+
+        if (found) {
+            ngx_yoti_idv_zone_copy(e, out);
+        }
+
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+
+        s2 = ngx_yoti_idv_zone_load(&z->seq);
+
+        if (s1 != s2) {
+            continue;
+        }
+
+        *np = found ? n : 0;
+
+        return found;
+    }
+
+    return -1;
+}
+
+
 uint32_t
 ngx_yoti_idv_zone_add(ngx_yoti_idv_zone_t *z, const uint64_t key[2],
     uint64_t uid, uint64_t now)
@@ -343,15 +504,26 @@ ngx_yoti_idv_zone_add(ngx_yoti_idv_zone_t *z, const uint64_t key[2],
     home = ngx_yoti_idv_zone_entry(z, b);
 
     if (z->free) {
-        /* its own bucket's entry when free: found in one line pair */
         n = (home->flags & NGX_YOTI_IDV_ZONE_USED) ? z->free : b;
         ngx_yoti_idv_zone_free_take(z, n);
 
     } else {
-        n = ngx_yoti_idv_zone_evict(z, now);
+        n = ngx_yoti_idv_zone_evict(z, b, now);
         if (n == 0) {
             return 0;
         }
+    }
+
+    /*
+     * its own bucket's entry, found in one line pair: free, or held by a
+     * key of another bucket, which moves to the entry just taken
+     */
+
+    if (n != b && (home->flags & NGX_YOTI_IDV_ZONE_USED)
+        && ngx_yoti_idv_zone_bucket(z, home->key[0]) != b)
+    {
+        ngx_yoti_idv_zone_move(z, b, n);
+        n = b;
     }
 
     e = ngx_yoti_idv_zone_entry(z, n);
@@ -413,14 +585,18 @@ ngx_yoti_idv_zone_free_take(ngx_yoti_idv_zone_t *z, uint32_t n)
 /*
  * CLOCK, at most NGX_YOTI_IDV_ZONE_SCAN entries: the first expired or
  * unreferenced one, else the first whose bit the hand cleared; never a
- * fetch in progress
+ * fetch in progress.  The new key's own bucket entry (home) goes instead
+ * when the hand would have taken it as well: expired when the victim is,
+ * else never read since it came (unreferenced, and not spared by the hand
+ * yet: a second chance lasts until the hand comes back); the key is then
+ * found in one line pair, not two
  */
 
 static uint32_t
-ngx_yoti_idv_zone_evict(ngx_yoti_idv_zone_t *z, uint64_t now)
+ngx_yoti_idv_zone_evict(ngx_yoti_idv_zone_t *z, uint32_t home, uint64_t now)
 {
     uint32_t                    i, n, first, victim;
-    ngx_yoti_idv_zone_entry_t  *e;
+    ngx_yoti_idv_zone_entry_t  *e, *h;
 
     first = 0;
     victim = 0;
@@ -449,6 +625,7 @@ ngx_yoti_idv_zone_evict(ngx_yoti_idv_zone_t *z, uint64_t now)
 
         if (e->flags & NGX_YOTI_IDV_ZONE_REFERENCED) {
             e->flags &= ~NGX_YOTI_IDV_ZONE_REFERENCED;
+            e->flags |= NGX_YOTI_IDV_ZONE_SPARED;
 
             if (first == 0) {
                 first = n;
@@ -466,6 +643,23 @@ ngx_yoti_idv_zone_evict(ngx_yoti_idv_zone_t *z, uint64_t now)
 
         if (victim == 0) {
             return 0;
+        }
+    }
+
+    h = ngx_yoti_idv_zone_entry(z, home);
+
+    if (victim != home
+        && (h->flags & NGX_YOTI_IDV_ZONE_USED)
+        && !((h->flags & NGX_YOTI_IDV_ZONE_FETCHING)
+             && (int64_t) (h->lock - now) > 0))
+    {
+        if (ngx_yoti_idv_zone_expired(h, now)
+            || (!(h->flags & (NGX_YOTI_IDV_ZONE_REFERENCED
+                              |NGX_YOTI_IDV_ZONE_SPARED))
+                && !ngx_yoti_idv_zone_expired(
+                        ngx_yoti_idv_zone_entry(z, victim), now)))
+        {
+            victim = home;
         }
     }
 
@@ -567,6 +761,96 @@ ngx_yoti_idv_zone_unlink(ngx_yoti_idv_zone_t *z, uint32_t n)
     e->uid_prev = 0;
 
     z->count--;
+}
+
+
+/*
+ * the verdict of entry "from" (in use) to entry "to" (in no index), every
+ * index following it; the bucket heads stay where they are.  "from" is
+ * left in no index, not free: the caller's
+ */
+
+static void
+ngx_yoti_idv_zone_move(ngx_yoti_idv_zone_t *z, uint32_t from, uint32_t to)
+{
+    uint32_t                    b, *p;
+    ngx_yoti_idv_zone_entry_t  *e, *t;
+
+    e = ngx_yoti_idv_zone_entry(z, from);
+    t = ngx_yoti_idv_zone_entry(z, to);
+
+    b = ngx_yoti_idv_zone_bucket(z, e->key[0]);
+
+    for (p = &ngx_yoti_idv_zone_entry(z, b)->key_head;
+         *p != from;
+         p = &ngx_yoti_idv_zone_entry(z, *p)->next)
+    {
+        /* void */
+    }
+
+    *p = to;
+
+    b = ngx_yoti_idv_zone_bucket(z, e->uid);
+    ngx_yoti_idv_zone_relink(z, &ngx_yoti_idv_zone_entry(z, b)->uid_head,
+                             ngx_yoti_idv_zone_off(uid_next),
+                             ngx_yoti_idv_zone_off(uid_prev), from, to);
+
+    if (e->flags & NGX_YOTI_IDV_ZONE_SID) {
+        b = ngx_yoti_idv_zone_bucket(z, ngx_yoti_idv_zone_hash64(z, e->sid,
+                                                               e->sid_len));
+        ngx_yoti_idv_zone_relink(z, &ngx_yoti_idv_zone_entry(z, b)->sid_head,
+                                 ngx_yoti_idv_zone_off(sid_next),
+                                 ngx_yoti_idv_zone_off(sid_prev), from, to);
+    }
+
+    t->key[0] = e->key[0];
+    t->key[1] = e->key[1];
+    t->expire = e->expire;
+    t->lock = e->lock;
+    t->next = e->next;
+    t->gen = e->gen;
+    t->reason = e->reason;
+    t->verdict = e->verdict;
+    t->flags = e->flags;
+    t->sid_len = e->sid_len;
+    memcpy(t->sid, e->sid, NGX_YOTI_IDV_ZONE_SID_LEN);
+    t->uid = e->uid;
+    t->sid_next = e->sid_next;
+    t->uid_next = e->uid_next;
+    t->sid_prev = e->sid_prev;
+    t->uid_prev = e->uid_prev;
+    t->stale = e->stale;
+
+    e->flags = 0;
+    e->next = 0;
+    e->sid_next = 0;
+    e->uid_next = 0;
+    e->sid_prev = 0;
+    e->uid_prev = 0;
+}
+
+
+/* a doubly linked chain: "to" where "from" was */
+
+static void
+ngx_yoti_idv_zone_relink(ngx_yoti_idv_zone_t *z, uint32_t *head,
+    size_t next, size_t prev, uint32_t from, uint32_t to)
+{
+    uint32_t  nx, pv;
+
+    nx = *ngx_yoti_idv_zone_link(z, from, next);
+    pv = *ngx_yoti_idv_zone_link(z, from, prev);
+
+    if (pv) {
+        *ngx_yoti_idv_zone_link(z, pv, next) = to;
+
+    } else {
+        *head = to;
+    }
+
+    if (nx) {
+        *ngx_yoti_idv_zone_link(z, nx, prev) = to;
+    }
 }
 
 

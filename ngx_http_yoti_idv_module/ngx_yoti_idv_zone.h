@@ -32,7 +32,10 @@
  * only when it was clear: a hot entry is only read), the hand clears it
  * when it passes, and an entry the hand finds expired or unreferenced
  * goes (expired: past both "expire" and "stale").  No list head is
- * rewritten on a hit.
+ * rewritten on a hit.  A new key takes its own bucket's entry when the
+ * hand would have taken that one as well (see zone_evict()), and a lookup
+ * looks at the bucket's own entry first: under churn most keys are found
+ * in one line pair.
  */
 
 
@@ -53,6 +56,7 @@
 #define NGX_YOTI_IDV_ZONE_FETCHING     0x02
 #define NGX_YOTI_IDV_ZONE_REFERENCED   0x04
 #define NGX_YOTI_IDV_ZONE_SID          0x08     /* in the session index */
+#define NGX_YOTI_IDV_ZONE_SPARED       0x10     /* the hand cleared REF */
 
 
 typedef struct {
@@ -112,6 +116,7 @@ typedef struct {
     uint32_t                   reasons_max;
     uint32_t                   drops;       /* invalidations, flushes */
     uint64_t                   evictions;   /* of unexpired entries */
+    uint64_t                   seq;         /* odd: a writer is in it */
 } ngx_yoti_idv_zone_t;
 
 
@@ -138,6 +143,8 @@ typedef struct {
 /* the zone in mem (size bytes, 8-byte aligned); NULL: too small */
 ngx_yoti_idv_zone_t *ngx_yoti_idv_zone_init(void *mem, size_t size,
     const uint64_t seed[2]);
+/* MADV_HUGEPAGE on the block, before the init: 0, or -1 */
+int ngx_yoti_idv_zone_huge(void *mem, size_t size);
 /* what a zone of this size holds */
 size_t ngx_yoti_idv_zone_capacity(size_t size);
 
@@ -149,6 +156,36 @@ uint64_t ngx_yoti_idv_zone_hash64(const ngx_yoti_idv_zone_t *z,
 /* SipHash-c-d, 64 or 128 bits out (outlen 8 or 16), as the reference */
 void ngx_yoti_idv_siphash(const void *in, size_t inlen, const uint64_t k[2],
     int c, int d, unsigned char *out, size_t outlen);
+
+/*
+ * The seqlock of lookups without the mutex (zone_read()): whoever changes
+ * the table, under the mutex, does it between write_begin() and
+ * write_end(); a reader copies what it needs out and takes it only when
+ * "seq" was even and is unchanged after.
+ */
+
+static inline void
+ngx_yoti_idv_zone_write_begin(ngx_yoti_idv_zone_t *z)
+{
+    __atomic_store_n(&z->seq, z->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+
+static inline void
+ngx_yoti_idv_zone_write_end(ngx_yoti_idv_zone_t *z)
+{
+    __atomic_store_n(&z->seq, z->seq + 1, __ATOMIC_RELEASE);
+}
+
+
+/*
+ * without the mutex: a consistent copy of the entry of the key in *out
+ * and its number in *n: 1; none: 0; a writer got in the way (each time
+ * of a few tries): -1, and the caller takes the mutex
+ */
+int ngx_yoti_idv_zone_read(const ngx_yoti_idv_zone_t *z,
+    const uint64_t key[2], ngx_yoti_idv_zone_entry_t *out, uint32_t *n);
 
 /* the entry of the key: its number, or 0 */
 uint32_t ngx_yoti_idv_zone_find(ngx_yoti_idv_zone_t *z,

@@ -132,20 +132,47 @@ zm_check(zm_t *m)
 }
 
 
-/* the model after an eviction: whatever the zone no longer finds */
+/*
+ * the model after an add: whatever the zone no longer finds was evicted,
+ * one key at most; a key may have moved (a new key takes its own bucket's
+ * entry from a key of another bucket)
+ */
 
-static void
+static int
 zm_sync(zm_t *m)
 {
-    size_t  i;
+    size_t    i, gone;
+    uint32_t  n;
+
+    gone = 0;
 
     for (i = 0; i < ZM_KEYS; i++) {
-        if (m->keys[i].n
-            && ngx_yoti_idv_zone_find(m->z, m->keys[i].key) != m->keys[i].n)
-        {
-            m->keys[i].n = 0;
+        if (m->keys[i].n == 0) {
+            continue;
         }
+
+        n = ngx_yoti_idv_zone_find(m->z, m->keys[i].key);
+
+        if (n == 0) {
+            gone++;
+
+        } else if (n != m->keys[i].n
+                   && (ngx_yoti_idv_zone_entry(m->z, n)->uid
+                       != m->keys[i].uid))
+        {
+            m->error = "a moved entry lost its user";
+            return -1;
+        }
+
+        m->keys[i].n = n;
     }
+
+    if (gone > 1) {
+        m->error = "an add evicted more than one entry";
+        return -1;
+    }
+
+    return 0;
 }
 
 
@@ -173,7 +200,10 @@ zm_step(zm_t *m, unsigned op, unsigned arg)
         }
 
         n = ngx_yoti_idv_zone_add(m->z, k->key, k->uid, m->now);
-        zm_sync(m);
+
+        if (zm_sync(m) != 0) {
+            return -1;
+        }
 
         if (n == 0) {
             break;
