@@ -507,12 +507,33 @@ ngx_yoti_idv_policy_ok(const ngx_yoti_idv_policy_t *policy)
 static size_t
 ngx_yoti_idv_find_nul(const char *p, size_t len)
 {
-    int     in_string;
-    size_t  i;
+    int          in_string;
+    size_t       i, start;
+    const char  *raw, *bs;
 
+    /*
+     * memchr() first: only a backslash before the first raw NUL can make
+     * an earlier "\u0000"; a document without one (the usual case: 500 KB
+     * sessions carry none) needs no walk byte by byte
+     */
+
+    raw = memchr(p, '\0', len);
+    bs = memchr(p, '\\', raw ? (size_t) (raw - p) : len);
+
+    if (bs == NULL) {
+        return raw ? (size_t) (raw - p) : NGX_YOTI_IDV_NO_OFFSET;
+    }
+
+    /* before the first backslash no quote is escaped: count them */
+
+    start = (size_t) (bs - p);
     in_string = 0;
 
-    for (i = 0; i < len; i++) {
+    for (i = 0; i < start; i++) {
+        in_string ^= (p[i] == '"');
+    }
+
+    for (i = start; i < len; i++) {
 
         if (p[i] == '\0') {
             return i;

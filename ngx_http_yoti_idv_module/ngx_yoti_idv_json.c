@@ -4,6 +4,7 @@
  */
 
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,20 +52,26 @@
 static ngx_yoti_idv_arena_block_t *ngx_yoti_idv_arena_block(
     ngx_yoti_idv_arena_t *a, size_t need);
 static void ngx_yoti_idv_json_init(void);
+static int ngx_yoti_idv_json_mine(void);
 static void ngx_yoti_idv_json_release(ngx_yoti_idv_arena_t *a);
 static void *ngx_yoti_idv_json_malloc(size_t size);
 static void ngx_yoti_idv_json_free(void *p);
 
 
 /*
- * One arena per thread: an nginx worker parses in its main thread only,
- * and a thread of anything else in the process that uses cJSON meanwhile
- * sees no active arena, so plain malloc() and free().
+ * One arena in the process, used by one thread: the first that parses (an
+ * nginx worker's only thread; fork() keeps its id).  A parse in any other
+ * thread, and cJSON used meanwhile by anything else in another thread, get
+ * plain malloc() and free().  Globals and pthread_self(), not __thread: a
+ * thread-local variable of a dlopen()ed module costs a __tls_get_addr()
+ * call per node (3% of a 500 KB session's cold path).
  */
 
-static __thread ngx_yoti_idv_arena_t   ngx_yoti_idv_json_arena_tls;
-static __thread ngx_yoti_idv_arena_t  *ngx_yoti_idv_json_active;
-static __thread unsigned               ngx_yoti_idv_json_depth;
+static ngx_yoti_idv_arena_t   ngx_yoti_idv_json_arena_g;
+static ngx_yoti_idv_arena_t  *ngx_yoti_idv_json_active;
+static pthread_t              ngx_yoti_idv_json_owner;
+static int                    ngx_yoti_idv_json_owned;
+static unsigned               ngx_yoti_idv_json_depth;
 
 static int  ngx_yoti_idv_json_mode = -1;     /* -1: not decided yet */
 static int  ngx_yoti_idv_json_hooked;
@@ -260,7 +267,7 @@ ngx_yoti_idv_arena_destroy(ngx_yoti_idv_arena_t *a)
 static void *
 ngx_yoti_idv_json_malloc(size_t size)
 {
-    if (ngx_yoti_idv_json_active != NULL) {
+    if (ngx_yoti_idv_json_active != NULL && ngx_yoti_idv_json_mine()) {
         return ngx_yoti_idv_arena_alloc(ngx_yoti_idv_json_active, size);
     }
 
@@ -271,17 +278,30 @@ ngx_yoti_idv_json_malloc(size_t size)
 static void
 ngx_yoti_idv_json_free(void *p)
 {
-    if (ngx_yoti_idv_json_active != NULL) {
-        /* cJSON frees a failed parse's nodes: the reset takes them */
+    if (p == NULL) {
         return;
     }
 
-    if (p != NULL && ngx_yoti_idv_arena_owns(&ngx_yoti_idv_json_arena_tls, p))
-    {
-        return;
+    if (ngx_yoti_idv_json_owned && ngx_yoti_idv_json_mine()) {
+
+        if (ngx_yoti_idv_json_active != NULL) {
+            /* cJSON frees a failed parse's nodes: the reset takes them */
+            return;
+        }
+
+        if (ngx_yoti_idv_arena_owns(&ngx_yoti_idv_json_arena_g, p)) {
+            return;
+        }
     }
 
     free(p);
+}
+
+
+static int
+ngx_yoti_idv_json_mine(void)
+{
+    return pthread_equal(ngx_yoti_idv_json_owner, pthread_self());
 }
 
 
@@ -325,7 +345,7 @@ ngx_yoti_idv_json_arena_on(void)
 ngx_yoti_idv_arena_t *
 ngx_yoti_idv_json_arena(void)
 {
-    return &ngx_yoti_idv_json_arena_tls;
+    return &ngx_yoti_idv_json_arena_g;
 }
 
 
@@ -356,7 +376,17 @@ ngx_yoti_idv_json_parse(const char *json, size_t len, int require_null,
     }
 
     arena = ngx_yoti_idv_json_arena_on();
-    a = &ngx_yoti_idv_json_arena_tls;
+    a = &ngx_yoti_idv_json_arena_g;
+
+    if (arena) {
+        if (!ngx_yoti_idv_json_owned) {
+            ngx_yoti_idv_json_owner = pthread_self();
+            ngx_yoti_idv_json_owned = 1;
+
+        } else if (!ngx_yoti_idv_json_mine()) {
+            arena = 0;
+        }
+    }
 
     if (arena) {
         if (a->first == 0) {
@@ -432,7 +462,13 @@ ngx_yoti_idv_json_delete(cJSON *root)
         return;
     }
 
-    a = &ngx_yoti_idv_json_arena_tls;
+    a = &ngx_yoti_idv_json_arena_g;
+
+    if (!ngx_yoti_idv_json_owned || !ngx_yoti_idv_json_mine()) {
+        /* parsed with malloc(): the arena was off, or another thread */
+        cJSON_Delete(root);
+        return;
+    }
 
     if (!ngx_yoti_idv_arena_owns(a, root)) {
         /* malloc()'s: the arena was off, or another's hooks were set */

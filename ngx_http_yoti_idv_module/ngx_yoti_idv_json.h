@@ -15,10 +15,11 @@
  * node and string.
  *
  * cJSON's allocation hooks are process-global (cJSON_InitHooks), so they
- * are installed once and dispatch: while ngx_yoti_idv_json_parse() runs in
- * this thread they allocate from this thread's arena and free nothing (the
- * arena is reset as a whole); at any other time, or in any other thread,
- * they are malloc() and free(), as cJSON's defaults are.  A tree from
+ * are installed once and dispatch: while ngx_yoti_idv_json_parse() runs
+ * (in the thread that parsed first: an nginx worker's) they allocate from
+ * the arena and free nothing (the arena is reset as a whole); at any other
+ * time, or in any other thread, they are malloc() and free(), as cJSON's
+ * defaults are.  A tree from
  * ngx_yoti_idv_json_parse() is released with ngx_yoti_idv_json_delete()
  * only, never with cJSON_Delete(); parses may nest (the arena is reset when
  * the last tree is released).
@@ -86,7 +87,7 @@ cJSON *ngx_yoti_idv_json_parse(const char *json, size_t len, int require_null,
     size_t *end, int *nomem);
 void ngx_yoti_idv_json_delete(cJSON *root);
 
-/* the calling thread's arena (the unit tests' view), and the mode */
+/* the arena (the unit tests' view), and the mode */
 ngx_yoti_idv_arena_t *ngx_yoti_idv_json_arena(void);
 int ngx_yoti_idv_json_arena_on(void);
 /* -1: as YOTI_IDV_JSON_ARENA says (the default), 0: malloc, 1: arena */
