@@ -11,7 +11,7 @@ with `env YOTI_IDV_JSON_ARENA=off;`).
 
     bench/cold_path.py --module build/ngx_http_yoti_idv_module.so \\
         [--nginx /usr/sbin/nginx] [--requests 2000] [--large-requests 300]
-        [--rounds 3] [--out FILE]
+        [--rounds 3] [--baseline-module OTHER.so] [--out FILE]
 
 Starts two nginx (1 worker each), the mock IDV API and the mock
 Rekognition on 127.0.0.1, in a temporary directory; sends the requests one
@@ -237,6 +237,9 @@ def main():
     p.add_argument("--wrk-seconds", type=int, default=5,
                    help="the saturated 5 KB run, per round")
     p.add_argument("--wrk-connections", type=int, default=6)
+    p.add_argument("--baseline-module",
+                   help="another build (say main's, before the arena) on a "
+                        "third nginx: its 5 KB and 500 KB rows beside")
     p.add_argument("--out")
     a = p.parse_args()
 
@@ -252,6 +255,8 @@ def main():
     try:
         yoti_port, aws_port = free_port(), free_port()
         ports = {"arena": free_port(), "malloc": free_port()}
+        if a.baseline_module:
+            ports["baseline"] = free_port()
         os.makedirs(work + "/logs")
         os.makedirs(work + "/tmp")
         with open(work + "/aws-credentials", "w") as f:
@@ -268,9 +273,11 @@ def main():
             str(aws_port), "--key", "AKIDBENCH000000001:bench/secret",
             "--log", work + "/logs/aws.log"]))
         workers = {}
-        for name in ("arena", "malloc"):
+        for name in ports:
             conf = CONF % {
-                "module": os.path.abspath(a.module), "work": work,
+                "module": os.path.abspath(a.baseline_module
+                                          if name == "baseline"
+                                          else a.module), "work": work,
                 "yoti": yoti_port, "aws": aws_port, "port": ports[name],
                 "top": TOP, "name": name,
                 "env": "env YOTI_IDV_JSON_ARENA=off;" if name == "malloc"
@@ -298,6 +305,11 @@ def main():
             ("largem", "malloc", "/large", large, a.large_requests),
             ("aws", "arena", "/aws", aws, a.requests),
         ]
+        if a.baseline_module:
+            cases += [
+                ("yoti5b", "baseline", "/yoti", small, a.requests),
+                ("largeb", "baseline", "/large", large, a.large_requests),
+            ]
         for key, inst, path, headers, n in cases:       # warm up
             run(ports[inst], path, headers, 30)
 
@@ -337,6 +349,9 @@ def main():
             "large": "Yoti (RSA-2048, GET), 500 KB session, arena",
             "largem": "Yoti (RSA-2048, GET), 500 KB session, malloc per node",
             "aws": "Rekognition (SigV4, POST)",
+            "yoti5b": "Yoti (RSA-2048, GET), 5 KB session, --baseline-module",
+            "largeb": "Yoti (RSA-2048, GET), 500 KB session, "
+                      "--baseline-module",
         }
         for key, inst, path, headers, n in cases:
             lines.append("| %s | %d | %s | %.0f us | %.2f ms |" % (
@@ -374,6 +389,14 @@ def main():
             "%.0f us = %.2fx | >= %.1fx | %s |"
             % (bigm, big, ratio_big, LARGE_TARGET,
                "PASS" if ratio_big >= LARGE_TARGET and ok_all else "FAIL"),
+        ]
+        if a.baseline_module:
+            lines.append(
+                "| 500 KB session cold path: --baseline-module (%s) / arena "
+                "| %.0f us / %.0f us = %.2fx | - | |"
+                % (os.path.basename(a.baseline_module), med("largeb", 0), big,
+                   med("largeb", 0) / big))
+        lines += [
             "",
             "Median of %d rounds; each round measures `openssl speed "
             "-seconds %d rsa2048`, the saturated run, then every case in "

@@ -401,6 +401,7 @@ ngx_yoti_idv_json_parse(const char *json, size_t len, int require_null,
 
         ngx_yoti_idv_json_depth++;
         ngx_yoti_idv_json_active = a;
+        a->failed = 0;
 
         buf = ngx_yoti_idv_arena_alloc(a, len + 1);
 
@@ -424,17 +425,6 @@ ngx_yoti_idv_json_parse(const char *json, size_t len, int require_null,
 
     if (arena) {
         ngx_yoti_idv_json_active = NULL;
-
-        if (root == NULL && nomem != NULL) {
-            *nomem = (buf == NULL || a->failed);
-        }
-
-    } else {
-        if (root == NULL && nomem != NULL) {
-            *nomem = (buf == NULL);
-        }
-
-        free(buf);
     }
 
     if (root == NULL) {
@@ -444,9 +434,16 @@ ngx_yoti_idv_json_parse(const char *json, size_t len, int require_null,
             *end = (size_t) (stop - buf);
         }
 
-        if (arena) {
-            ngx_yoti_idv_json_release(a);
+        if (nomem != NULL) {
+            *nomem = (buf == NULL || (arena && a->failed));
         }
+    }
+
+    if (!arena) {
+        free(buf);
+
+    } else if (root == NULL) {
+        ngx_yoti_idv_json_release(a);
     }
 
     return root;

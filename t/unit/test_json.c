@@ -20,6 +20,11 @@
 #include "tap.h"
 #include "ngx_yoti_idv_json.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define TEST_ASAN  1
+#endif
+
 
 static void
 test_arena_growth(void)
@@ -120,6 +125,37 @@ test_arena_keep(void)
     ok(ngx_yoti_idv_arena_alloc(&a, 10) != NULL, "usable after the reset");
 
     ngx_yoti_idv_arena_destroy(&a);
+}
+
+
+/* under ASan the arena poisons what is not handed out: overruns are seen */
+
+static void
+test_arena_poison(void)
+{
+#ifdef TEST_ASAN
+    unsigned char         *p, *q;
+    ngx_yoti_idv_arena_t   a;
+
+    ngx_yoti_idv_arena_init(&a, 4096, 1024 * 1024, 0);
+
+    p = ngx_yoti_idv_arena_alloc(&a, 10);
+    q = ngx_yoti_idv_arena_alloc(&a, 10);
+
+    ok(p != NULL && !__asan_address_is_poisoned(p)
+       && !__asan_address_is_poisoned(p + 9), "ASan: an allocation is usable");
+    ok(__asan_address_is_poisoned(p + 10) && __asan_address_is_poisoned(q - 1),
+       "ASan: the bytes after it are poisoned (redzone)");
+    ok(__asan_address_is_poisoned(q + 64), "ASan: the rest of the block too");
+
+    ngx_yoti_idv_arena_reset(&a);
+
+    ok(__asan_address_is_poisoned(p), "ASan: a reset poisons what was given");
+
+    ngx_yoti_idv_arena_destroy(&a);
+#else
+    ok(1, "not built with ASan: no poisoning to check");
+#endif
 }
 
 
@@ -315,6 +351,7 @@ main(void)
 {
     test_arena_growth();
     test_arena_keep();
+    test_arena_poison();
     test_arena_limit();
     test_parse();
 
