@@ -266,7 +266,8 @@ def main():
             f.write("ok\n")
         procs.append(subprocess.Popen(load_cpu + [
             sys.executable, TOP + "/t/mock/idv_mock.py", "--port",
-            str(yoti_port), "--public-key", TOP + "/t/keys/test-key-public.pem",
+            str(yoti_port), "--public-key",
+            TOP + "/t/keys/test-key-public.pem",
             "--sdk-id", "bench-sdk", "--log", work + "/logs/yoti.log"]))
         procs.append(subprocess.Popen(load_cpu + [
             sys.executable, TOP + "/t/mock/rekognition_mock.py", "--port",
@@ -403,8 +404,9 @@ def main():
             "turn, on the same CPU. The target is judged on the saturated "
             "run (the capacity); the serial row also pays the worker's "
             "sleep and wake-up per request. The application is `empty_gif`, "
-            "as in bench.py: the gate's cost, not a file's. The 5 KB session is t/mock's verified-alice (5.6 KB of "
-            "JSON, 11.6 KB as served, indented); the 500 KB one is "
+            "as in bench.py: the gate's cost, not a file's. The 5 KB "
+            "session is t/mock's verified-alice (5.6 KB of JSON, 11.6 KB "
+            "as served, indented); the 500 KB one is "
             "`%s` (512 KB compact, ~20,000 nodes). *malloc per node* is the "
             "same module on a second nginx with `env "
             "YOTI_IDV_JSON_ARENA=off;`: cJSON's own malloc() and free() for "

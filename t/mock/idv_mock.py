@@ -29,9 +29,9 @@ failures.  Media requests are counted under "<id>/media"
 
 Session results come from <sessions>/<id>.json; a few id prefixes simulate
 provider failures (status-, slow-, garbage-, empty-, truncated-, huge-,
-close-), grow a fixture (large-) or change how the answer is framed (eof-, chunked-, chunkcut-,
-nosid-).  /__mock/* endpoints expose counters for the tests, and
-/__mock/app/<tag> plays a counted application.
+close-), grow a fixture (large-) or change how the answer is framed (eof-,
+chunked-, chunkcut-, nosid-).  /__mock/* endpoints expose counters for the
+tests, and /__mock/app/<tag> plays a counted application.
 
 Only the Python standard library and python3-cryptography (Debian package)
 are used.  The server binds to 127.0.0.1 only.
