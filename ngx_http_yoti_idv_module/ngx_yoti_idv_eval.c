@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "ngx_yoti_idv_eval.h"
+#include "ngx_yoti_idv_json.h"
 
 
 #define NGX_YOTI_IDV_TYPE_MAX        64
@@ -210,7 +211,7 @@ ngx_yoti_idv_provider_error(const char *body, size_t len)
     yes = cJSON_IsObject(root)
           && ngx_yoti_idv_str(ngx_yoti_idv_get(root, "code", &dup)) != NULL;
 
-    cJSON_Delete(root);
+    ngx_yoti_idv_json_delete(root);
 
     return yes;
 }
@@ -263,7 +264,7 @@ ngx_yoti_idv_eval_session(const char *json, size_t len,
         ngx_yoti_idv_eval_doc(&doc, policy, res);
     }
 
-    cJSON_Delete(root);
+    ngx_yoti_idv_json_delete(root);
 }
 
 
@@ -506,12 +507,33 @@ ngx_yoti_idv_policy_ok(const ngx_yoti_idv_policy_t *policy)
 static size_t
 ngx_yoti_idv_find_nul(const char *p, size_t len)
 {
-    int     in_string;
-    size_t  i;
+    int          in_string;
+    size_t       i, start;
+    const char  *raw, *bs;
 
+    /*
+     * memchr() first: only a backslash before the first raw NUL can make
+     * an earlier "\u0000"; a document without one (the usual case: 500 KB
+     * sessions carry none) needs no walk byte by byte
+     */
+
+    raw = memchr(p, '\0', len);
+    bs = memchr(p, '\\', raw ? (size_t) (raw - p) : len);
+
+    if (bs == NULL) {
+        return raw ? (size_t) (raw - p) : NGX_YOTI_IDV_NO_OFFSET;
+    }
+
+    /* before the first backslash no quote is escaped: count them */
+
+    start = (size_t) (bs - p);
     in_string = 0;
 
-    for (i = 0; i < len; i++) {
+    for (i = 0; i < start; i++) {
+        in_string ^= (p[i] == '"');
+    }
+
+    for (i = start; i < len; i++) {
 
         if (p[i] == '\0') {
             return i;
@@ -560,10 +582,9 @@ ngx_yoti_idv_find_nul(const char *p, size_t len)
 static cJSON *
 ngx_yoti_idv_parse(const char *json, size_t len, size_t *offset, int *error)
 {
-    char        *buf;
-    cJSON       *root;
-    size_t       nul;
-    const char  *end;
+    int      nomem;
+    cJSON   *root;
+    size_t   nul, end;
 
     *offset = 0;
     *error = NGX_YOTI_IDV_PARSE_SYNTAX;
@@ -576,28 +597,17 @@ ngx_yoti_idv_parse(const char *json, size_t len, size_t *offset, int *error)
         return NULL;
     }
 
-    if (len == (size_t) -1) {
-        *error = NGX_YOTI_IDV_PARSE_NOMEM;
-        return NULL;
+    /* into the arena (ngx_yoti_idv_json.c): ngx_yoti_idv_json_delete() */
+    root = ngx_yoti_idv_json_parse(json, len, 1, &end, &nomem);
+
+    if (root == NULL) {
+        if (nomem) {
+            *error = NGX_YOTI_IDV_PARSE_NOMEM;
+
+        } else if (end != (size_t) -1) {
+            *offset = end;
+        }
     }
-
-    buf = malloc(len + 1);
-    if (buf == NULL) {
-        *error = NGX_YOTI_IDV_PARSE_NOMEM;
-        return NULL;
-    }
-
-    memcpy(buf, json, len);
-    buf[len] = '\0';
-
-    end = NULL;
-    root = cJSON_ParseWithLengthOpts(buf, len + 1, &end, 1);
-
-    if (root == NULL && end != NULL && end >= buf && end <= buf + len) {
-        *offset = (size_t) (end - buf);
-    }
-
-    free(buf);
 
     return root;
 }
@@ -1182,7 +1192,7 @@ ngx_yoti_idv_error_body(const char *body, size_t len,
     }
 
     if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
+        ngx_yoti_idv_json_delete(root);
         return;
     }
 
@@ -1210,7 +1220,7 @@ ngx_yoti_idv_error_body(const char *body, size_t len,
         }
     }
 
-    cJSON_Delete(root);
+    ngx_yoti_idv_json_delete(root);
 }
 
 
@@ -1288,14 +1298,14 @@ ngx_yoti_idv_eval_media(int status, const char *body, size_t len,
                                   "in the document fields"
                                 : "the document fields are not a JSON "
                                   "object");
-        cJSON_Delete(root);
+        ngx_yoti_idv_json_delete(root);
         return;
     }
 
     if (dob == NULL || cJSON_IsNull(dob)) {
         ngx_yoti_idv_set(res, NGX_YOTI_IDV_DENY, "age:no_date");
         ngx_yoti_idv_detail(res, "the document fields have no date_of_birth");
-        cJSON_Delete(root);
+        ngx_yoti_idv_json_delete(root);
         return;
     }
 
@@ -1306,11 +1316,11 @@ ngx_yoti_idv_eval_media(int status, const char *body, size_t len,
         ngx_yoti_idv_set(res, NGX_YOTI_IDV_DENY, "age:bad_date");
         ngx_yoti_idv_detail(res, "date_of_birth is not yyyy-mm-dd, yyyy-mm "
                             "or yyyy");
-        cJSON_Delete(root);
+        ngx_yoti_idv_json_delete(root);
         return;
     }
 
-    cJSON_Delete(root);
+    ngx_yoti_idv_json_delete(root);
 
     /*
      * of age on the N-th birthday; a 29 February birthday falls on

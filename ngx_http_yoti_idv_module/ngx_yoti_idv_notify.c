@@ -10,6 +10,7 @@
 
 #include "ngx_yoti_idv_eval.h"
 #include "ngx_yoti_idv_notify.h"
+#include "ngx_yoti_idv_json.h"
 
 
 static const char  *ngx_yoti_idv_notify_topics[] = {
@@ -61,10 +62,10 @@ ngx_yoti_idv_notify_parse(const char *body, size_t len,
         }
     }
 
-    root = cJSON_ParseWithLength(body, len);
+    root = ngx_yoti_idv_json_parse(body, len, 0, NULL, NULL);
 
     if (root == NULL || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
+        ngx_yoti_idv_json_delete(root);
         return NGX_YOTI_IDV_NOTIFY_NOT_JSON;
     }
 
@@ -111,7 +112,7 @@ ngx_yoti_idv_notify_parse(const char *body, size_t len,
 
 done:
 
-    cJSON_Delete(root);
+    ngx_yoti_idv_json_delete(root);
 
     return rc;
 }

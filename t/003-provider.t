@@ -621,3 +621,84 @@ X-IDV-Verdict: ERROR
 X-IDV-Reason: provider:session_mismatch
 --- error_log
 yoti_idv: no verdict for session "nosid-verified-alice": provider:session_mismatch
+
+
+
+=== TEST 41: answers of many nodes (500 KB, 300 KB) and a small one, one worker: each parsed right, the parser's memory reused
+--- config
+    location /_yoti_idv/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/idverify/v1/;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        subrequest_output_buffer_size 1m;
+    }
+
+    location /members/ {
+        yoti_idv on;
+        yoti_idv_user_id $http_x_user_id;
+        yoti_idv_session_id $arg_sid;
+        yoti_idv_require LIVENESS;
+        yoti_idv_require FACE_COMPARISON;
+        add_header X-IDV-Verdict $yoti_idv_verdict always;
+        proxy_set_header X-IDV-Verdict $yoti_idv_verdict;
+        proxy_set_header X-IDV-Session $yoti_idv_session_id;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
+    }
+--- more_headers
+X-User-Id: alice
+--- request eval
+["GET /members/?sid=large-500-verified-alice",
+ "GET /members/?sid=verified-alice",
+ "GET /members/?sid=large-300-verified-alice",
+ "GET /members/?sid=large-500-face-comparison-consider",
+ "GET /members/?sid=large-500-verified-alice"]
+--- error_code eval
+[200, 200, 200, 403, 200]
+--- response_body eval
+["app: ALLOW large-500-verified-alice\n",
+ "app: ALLOW verified-alice\n",
+ "app: ALLOW large-300-verified-alice\n",
+ qr/./,
+ "app: ALLOW large-500-verified-alice\n"]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 42: the same with cJSON's malloc() per node (YOTI_IDV_JSON_ARENA=off)
+--- main_config
+env YOTI_IDV_JSON_ARENA=off;
+--- config
+    location /_yoti_idv/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/idverify/v1/;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        subrequest_output_buffer_size 1m;
+    }
+
+    location /members/ {
+        yoti_idv on;
+        yoti_idv_user_id $http_x_user_id;
+        yoti_idv_session_id $arg_sid;
+        yoti_idv_require LIVENESS;
+        yoti_idv_require FACE_COMPARISON;
+        add_header X-IDV-Verdict $yoti_idv_verdict always;
+        proxy_set_header X-IDV-Verdict $yoti_idv_verdict;
+        proxy_set_header X-IDV-Session $yoti_idv_session_id;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
+    }
+--- more_headers
+X-User-Id: alice
+--- request eval
+["GET /members/?sid=large-500-verified-alice",
+ "GET /members/?sid=large-500-face-comparison-consider"]
+--- error_code eval
+[200, 403]
+--- response_body eval
+["app: ALLOW large-500-verified-alice\n", qr/./]
+--- no_error_log
+[error]
+[alert]

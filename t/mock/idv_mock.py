@@ -29,9 +29,9 @@ failures.  Media requests are counted under "<id>/media"
 
 Session results come from <sessions>/<id>.json; a few id prefixes simulate
 provider failures (status-, slow-, garbage-, empty-, truncated-, huge-,
-close-) or change how the answer is framed (eof-, chunked-, chunkcut-,
-nosid-).  /__mock/* endpoints expose counters for the tests, and
-/__mock/app/<tag> plays a counted application.
+close-), grow a fixture (large-) or change how the answer is framed (eof-,
+chunked-, chunkcut-, nosid-).  /__mock/* endpoints expose counters for the
+tests, and /__mock/app/<tag> plays a counted application.
 
 Only the Python standard library and python3-cryptography (Debian package)
 are used.  The server binds to 127.0.0.1 only.
@@ -79,6 +79,8 @@ BIGERROR_ID_RE = re.compile(r"^bigerror-(\d{3})(?:-.*)?$")
 STATUS_ID_RE = re.compile(r"^status-([0-9]{3})(?:-.*)?$")
 SLOW_ID_RE = re.compile(r"^slow-([0-9]{1,6})-(.+)$")
 MEDIA_PATH_RE = re.compile(r"^([^/]*)/media/([^/]*)/content$")
+LARGE_ID_RE = re.compile(r"^large-([0-9]{1,5})-(.+)$")
+LARGE_MAX_KB = 16384
 FRAMING_ID_RE = re.compile(r"^(eof|chunked|chunkcut)-(.+)$")
 
 MAX_SLOW_MS = 120000            # upper bound for slow-<ms>-... sleeps
@@ -206,6 +208,47 @@ def load_public_key(path):
     if not isinstance(key, rsa.RSAPublicKey):
         raise ValueError("%s: not an RSA key" % path)
     return key
+
+
+_large_cache = {}
+_large_lock = threading.Lock()
+
+
+def large_session(body, kb, session_id):
+    """The fixture `body` grown to at least `kb` KiB of many small JSON
+    nodes: the frames of its first document page repeated (each a media
+    object of four strings, ~150 bytes), as a session with many captures
+    looks; compact, `session_id` the id asked for.  None if the fixture has
+    no document page to grow."""
+    key = (body, kb, session_id)
+    with _large_lock:
+        if key in _large_cache:
+            return _large_cache[key]
+    try:
+        doc = json.loads(body)
+        page = doc["resources"]["id_documents"][0]["pages"][0]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    doc["session_id"] = session_id
+    frames = page.setdefault("frames", [])
+    size = len(json.dumps(doc))
+    i = 0
+    while size < kb * 1024:
+        frame = {"media": {
+            "id": "%08x-0000-4000-8000-%012x" % (i, i),
+            "type": "IMAGE",
+            "created": "2025-06-04T08:50:32Z",
+            "last_updated": "2025-06-04T08:50:32Z",
+        }}
+        frames.append(frame)
+        size += len(json.dumps(frame)) + 2
+        i += 1
+    out = json.dumps(doc).encode()
+    with _large_lock:
+        if len(_large_cache) > 16:
+            _large_cache.clear()
+        _large_cache[key] = out
+    return out
 
 
 def huge_session(session_id):
@@ -684,6 +727,24 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._log_outcome("200 body cut after %d of %d bytes"
                               % (len(body) // 2, len(body)))
+            return
+
+        m = LARGE_ID_RE.match(sid)
+        if m and 1 <= int(m.group(1)) <= LARGE_MAX_KB:
+            fname = os.path.join(self.server.sessions_dir,
+                                 m.group(2) + ".json")
+            try:
+                with open(fname, "rb") as f:
+                    body = large_session(f.read(), int(m.group(1)),
+                                         requested)
+            except OSError:
+                body = None
+            if body is None:
+                self._send(404, yoti_error("NOT_FOUND", "session not found"))
+                self._log_outcome("404 no fixture to grow")
+                return
+            self._send(200, body)
+            self._log_outcome("200 large body (%d bytes)" % len(body))
             return
 
         if sid.startswith("huge-"):

@@ -539,6 +539,12 @@ static const eval_case_t  cases[] = {
     { "u0000 after an escaped quote", 0,
       "{'state':'COMPLETED','x':'\\'\\u0000'}", "", NULL, ERROR,
       "provider:bad_json" },
+    { "u0000 after an escaped backslash in an earlier string", 0,
+      "{'state':'COMPLETED','x':'\\\\','y':'\\u0000'}", "", NULL, ERROR,
+      "provider:bad_json" },
+    { "escaped backslash before u0000 text, strings before it", 0,
+      "{'state':'COMPLETED','x':'a','user_tracking_id':'b\\\\u0000'}", "",
+      "b\\u0000", ALLOW, "ok" },
     { "bare word", 0, "COMPLETED", "", NULL, ERROR, "provider:bad_json" },
 
     /* eval_response statuses */
