@@ -6,8 +6,10 @@
 # Starts its own nginx instances, redis-server and the mock IDV API on
 # 127.0.0.1, runs wrk, valgrind (callgrind) and a burst client against
 # them, prints the table and writes it to bench/results/latest.md; then
-# bench/cold_path.py compares the cold path of the two providers
-# (bench/results/cold-path.md), bench/redis_ha.py measures Redis
+# bench/zone_users.py measures the zone at many users
+# (bench/results/zone-users.md), bench/cold_path.py compares the cold
+# path of the two providers (bench/results/cold-path.md), both appended
+# to latest.md, bench/redis_ha.py measures Redis
 # Cluster and Sentinel (bench/results/redis-ha.md), bench/stale.py
 # stale verdicts, background update and the breaker (bench/results/stale.md),
 # and bench/propagation.py how fast a notification or a revocation reaches
@@ -38,6 +40,15 @@ shift $(( $# >= 2 ? 2 : 1 ))
 /usr/bin/python3 "$(dirname "$0")/cold_path.py" \
     --module "$module" --nginx "$nginx" \
     --out "$(dirname "$0")/results/cold-path.md"
+
+# issue 11's rows in latest.md too, beside the gate's: the same run
+results="$(dirname "$0")/results"
+{
+    printf '\n\n'
+    sed -e '1s/^# /## /' -e '2,$s/^## /### /' "$results/zone-users.md"
+    printf '\n\n## The cold path (bench/cold_path.py)\n\n'
+    sed -e 's/^## /### /' "$results/cold-path.md"
+} >> "$results/latest.md"
 
 # known users near expiry and through a provider outage: background
 # update, use_stale, the breaker (issue 14)

@@ -14,22 +14,10 @@
 #endif
 
 #include "ngx_yoti_idv_zone.h"
+#include "ngx_yoti_idv_siphash.h"
 
 
 #define NGX_YOTI_IDV_ZONE_MAGIC     0x31305f69746f79ULL    /* "yoti_01" */
-
-#define ngx_yoti_idv_zone_rotl(x, b)                                         \
-    (uint64_t) (((x) << (b)) | ((x) >> (64 - (b))))
-
-#define ngx_yoti_idv_zone_sipround                                           \
-    do {                                                                     \
-        v0 += v1; v1 = ngx_yoti_idv_zone_rotl(v1, 13); v1 ^= v0;             \
-        v0 = ngx_yoti_idv_zone_rotl(v0, 32);                                 \
-        v2 += v3; v3 = ngx_yoti_idv_zone_rotl(v3, 16); v3 ^= v2;             \
-        v0 += v3; v3 = ngx_yoti_idv_zone_rotl(v3, 21); v3 ^= v0;             \
-        v2 += v1; v1 = ngx_yoti_idv_zone_rotl(v1, 17); v1 ^= v2;             \
-        v2 = ngx_yoti_idv_zone_rotl(v2, 32);                                 \
-    } while (0)
 
 
 typedef char ngx_yoti_idv_zone_entry_size_check[
@@ -41,9 +29,6 @@ typedef char ngx_yoti_idv_zone_reason_size_check[
     ? 1 : -1];
 
 
-static inline uint64_t ngx_yoti_idv_zone_le64(const unsigned char *p);
-static inline void ngx_yoti_idv_zone_sip(const unsigned char *p, size_t len,
-    const uint64_t k[2], int c, int d, int wide, uint64_t out[2]);
 static inline uint32_t ngx_yoti_idv_zone_bucket(const ngx_yoti_idv_zone_t *z,
     uint64_t h);
 static size_t ngx_yoti_idv_zone_layout(size_t size, uint32_t *reasons);
@@ -70,97 +55,6 @@ static uint32_t ngx_yoti_idv_zone_evict(ngx_yoti_idv_zone_t *z, uint32_t home,
     ((uint32_t *) ((unsigned char *) ngx_yoti_idv_zone_entry(z, n) + (off)))
 
 
-static inline uint64_t
-ngx_yoti_idv_zone_le64(const unsigned char *p)
-{
-#if (defined __BYTE_ORDER__ && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
-    uint64_t  v;
-
-    memcpy(&v, p, 8);
-
-    return v;
-#else
-    return (uint64_t) p[0] | (uint64_t) p[1] << 8 | (uint64_t) p[2] << 16
-           | (uint64_t) p[3] << 24 | (uint64_t) p[4] << 32
-           | (uint64_t) p[5] << 40 | (uint64_t) p[6] << 48
-           | (uint64_t) p[7] << 56;
-#endif
-}
-
-
-static inline void
-ngx_yoti_idv_zone_sip(const unsigned char *p, size_t len, const uint64_t k[2],
-    int c, int d, int wide, uint64_t out[2])
-{
-    int                   i;
-    uint64_t              v0, v1, v2, v3, m, b;
-    const unsigned char  *end;
-
-    v0 = 0x736f6d6570736575ULL ^ k[0];
-    v1 = 0x646f72616e646f6dULL ^ k[1];
-    v2 = 0x6c7967656e657261ULL ^ k[0];
-    v3 = 0x7465646279746573ULL ^ k[1];
-
-    if (wide) {
-        v1 ^= 0xee;
-    }
-
-    end = p + (len & ~(size_t) 7);
-
-    for ( /* void */ ; p != end; p += 8) {
-        m = ngx_yoti_idv_zone_le64(p);
-        v3 ^= m;
-
-        for (i = 0; i < c; i++) {
-            ngx_yoti_idv_zone_sipround;
-        }
-
-        v0 ^= m;
-    }
-
-    b = (uint64_t) len << 56;
-
-    switch (len & 7) {
-    case 7: b |= (uint64_t) p[6] << 48;  /* fall through */
-    case 6: b |= (uint64_t) p[5] << 40;  /* fall through */
-    case 5: b |= (uint64_t) p[4] << 32;  /* fall through */
-    case 4: b |= (uint64_t) p[3] << 24;  /* fall through */
-    case 3: b |= (uint64_t) p[2] << 16;  /* fall through */
-    case 2: b |= (uint64_t) p[1] << 8;   /* fall through */
-    case 1: b |= (uint64_t) p[0];        /* fall through */
-    default: break;
-    }
-
-    v3 ^= b;
-
-    for (i = 0; i < c; i++) {
-        ngx_yoti_idv_zone_sipround;
-    }
-
-    v0 ^= b;
-
-    v2 ^= wide ? 0xee : 0xff;
-
-    for (i = 0; i < d; i++) {
-        ngx_yoti_idv_zone_sipround;
-    }
-
-    out[0] = v0 ^ v1 ^ v2 ^ v3;
-
-    if (!wide) {
-        return;
-    }
-
-    v1 ^= 0xdd;
-
-    for (i = 0; i < d; i++) {
-        ngx_yoti_idv_zone_sipround;
-    }
-
-    out[1] = v0 ^ v1 ^ v2 ^ v3;
-}
-
-
 void
 ngx_yoti_idv_siphash(const void *in, size_t inlen, const uint64_t k[2],
     int c, int d, unsigned char *out, size_t outlen)
@@ -168,7 +62,7 @@ ngx_yoti_idv_siphash(const void *in, size_t inlen, const uint64_t k[2],
     int       i;
     uint64_t  h[2];
 
-    ngx_yoti_idv_zone_sip(in, inlen, k, c, d, outlen == 16, h);
+    ngx_yoti_idv_sip(in, inlen, k, c, d, outlen == 16, h);
 
     for (i = 0; i < (int) outlen; i++) {
         out[i] = (unsigned char) (h[i / 8] >> (8 * (i % 8)));
@@ -180,7 +74,7 @@ void
 ngx_yoti_idv_zone_hash(const ngx_yoti_idv_zone_t *z, const void *p,
     size_t len, uint64_t key[2])
 {
-    ngx_yoti_idv_zone_sip(p, len, z->seed, 1, 3, 1, key);
+    ngx_yoti_idv_sip(p, len, z->seed, 1, 3, 1, key);
 }
 
 
@@ -190,7 +84,7 @@ ngx_yoti_idv_zone_hash64(const ngx_yoti_idv_zone_t *z, const void *p,
 {
     uint64_t  h[2];
 
-    ngx_yoti_idv_zone_sip(p, len, z->seed, 1, 3, 0, h);
+    ngx_yoti_idv_sip(p, len, z->seed, 1, 3, 0, h);
 
     return h[0];
 }
