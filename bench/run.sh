@@ -48,6 +48,14 @@ results="$(dirname "$0")/results"
     sed -e '1s/^# /## /' -e '2,$s/^## /### /' "$results/zone-users.md"
     printf '\n\n## The cold path (bench/cold_path.py)\n\n'
     sed -e 's/^## /### /' "$results/cold-path.md"
+    # and what limits the targets that fail, as bench/README.md says
+    printf '\n\n## What limits the targets of issue 11 that fail\n\n'
+    printf 'From [bench/README.md](../README.md), measured as above.\n\n'
+    sed -n -e '/^### What limits the zone targets that fail/,/^## /p' \
+        "$(dirname "$0")/README.md" | sed -e '$d'
+    printf '\n'
+    sed -n -e '/^Why the 5 KB target is missed/,/^## /p' \
+        "$(dirname "$0")/README.md" | sed -e '$d' -e '1s/^/### The cold path\n\n/'
 } >> "$results/latest.md"
 
 # known users near expiry and through a provider outage: background

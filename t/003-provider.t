@@ -20,6 +20,29 @@ our $Api10 = <<'_EOC_';
     }
 _EOC_
 
+# answers of up to 1 MB, the session id from ?sid=
+our $Large = <<'_EOC_';
+    location /_yoti_idv/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/idverify/v1/;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        subrequest_output_buffer_size 1m;
+    }
+
+    location /members/ {
+        yoti_idv on;
+        yoti_idv_user_id $http_x_user_id;
+        yoti_idv_session_id $arg_sid;
+        yoti_idv_require LIVENESS;
+        yoti_idv_require FACE_COMPARISON;
+        add_header X-IDV-Verdict $yoti_idv_verdict always;
+        proxy_set_header X-IDV-Verdict $yoti_idv_verdict;
+        proxy_set_header X-IDV-Session $yoti_idv_session_id;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
+    }
+_EOC_
+
 run_tests();
 
 __DATA__
@@ -625,26 +648,8 @@ yoti_idv: no verdict for session "nosid-verified-alice": provider:session_mismat
 
 
 === TEST 41: answers of many nodes (500 KB, 300 KB) and a small one, one worker: each parsed right, the parser's memory reused
---- config
-    location /_yoti_idv/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/idverify/v1/;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        subrequest_output_buffer_size 1m;
-    }
-
-    location /members/ {
-        yoti_idv on;
-        yoti_idv_user_id $http_x_user_id;
-        yoti_idv_session_id $arg_sid;
-        yoti_idv_require LIVENESS;
-        yoti_idv_require FACE_COMPARISON;
-        add_header X-IDV-Verdict $yoti_idv_verdict always;
-        proxy_set_header X-IDV-Verdict $yoti_idv_verdict;
-        proxy_set_header X-IDV-Session $yoti_idv_session_id;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
-    }
+--- config eval
+$::Large
 --- more_headers
 X-User-Id: alice
 --- request eval
@@ -670,26 +675,8 @@ X-User-Id: alice
 === TEST 42: the same with cJSON's malloc() per node (YOTI_IDV_JSON_ARENA=off)
 --- main_config
 env YOTI_IDV_JSON_ARENA=off;
---- config
-    location /_yoti_idv/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/idverify/v1/;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        subrequest_output_buffer_size 1m;
-    }
-
-    location /members/ {
-        yoti_idv on;
-        yoti_idv_user_id $http_x_user_id;
-        yoti_idv_session_id $arg_sid;
-        yoti_idv_require LIVENESS;
-        yoti_idv_require FACE_COMPARISON;
-        add_header X-IDV-Verdict $yoti_idv_verdict always;
-        proxy_set_header X-IDV-Verdict $yoti_idv_verdict;
-        proxy_set_header X-IDV-Session $yoti_idv_session_id;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
-    }
+--- config eval
+$::Large
 --- more_headers
 X-User-Id: alice
 --- request eval
