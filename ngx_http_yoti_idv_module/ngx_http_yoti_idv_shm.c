@@ -744,15 +744,9 @@ ngx_http_yoti_idv_shm_store(ngx_http_yoti_idv_shm_op_t *op,
         return;
     }
 
-    /*
-     * referenced: the request that fetched it used it, and the next hit
-     * takes no lock (shm_read())
-     */
-
     e->reason = id;
     e->verdict = (uint8_t) verdict;
     e->flags &= ~NGX_YOTI_IDV_ZONE_FETCHING;
-    e->flags |= NGX_YOTI_IDV_ZONE_REFERENCED;
     e->lock = now;                  /* the store's time, see lookup */
     e->expire = now + (ngx_msec_t) valid * 1000;
     e->stale = e->expire + (ngx_msec_t) stale * 1000;
