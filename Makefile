@@ -8,7 +8,8 @@
 #   make test-nginx-versions
 #                   nginx built from Debian's source packages of bookworm
 #                   (1.22.1) and trixie (1.26.3), the module against each,
-#                   the t/ suite against each binary
+#                   the t/ suite against each binary (TESTS=... as for
+#                   test-asan); what failed is repeated at the end
 #   make test-asan  nginx 1.22.1 (Debian's source package) and the module
 #                   built with -fsanitize=address,undefined, the t/ suite
 #                   (t/compat runner): fails on any sanitizer report
@@ -249,8 +250,18 @@ test-nginx-versions: $(addprefix nginx-version-,$(NGINX_SUITES))
 	    v=$(BUILD)/versions/$$suite; \
 	    echo "== the t/ suite against $$($$v/nginx/objs/nginx -v 2>&1)" \
 	         "(Debian $$suite's source package)"; \
-	    ./util/prove.sh $$v/ngx_http_yoti_idv_module.so \
-	        $$v/nginx/objs/nginx || failed="$$failed $$suite"; \
+	    { ./util/prove.sh $$v/ngx_http_yoti_idv_module.so \
+	        $$v/nginx/objs/nginx $(TESTS) 2>&1; echo $$? > $$v/prove.rc; } \
+	        | tee $$v/prove.log; \
+	    [ "$$(cat $$v/prove.rc)" = 0 ] || failed="$$failed $$suite"; \
+	done; \
+	for suite in $$failed; do \
+	    echo "== what failed against Debian $$suite's nginx" \
+	         "($(BUILD)/versions/$$suite/prove.log):"; \
+	    grep -E '^(not ok|#  )' \
+	        $(BUILD)/versions/$$suite/prove.log || true; \
+	    sed -n '/^Test Summary Report/,$$p' \
+	        $(BUILD)/versions/$$suite/prove.log; \
 	done; \
 	if [ -n "$$failed" ]; then echo "test-nginx-versions: failed:$$failed"; \
 	    exit 1; fi
