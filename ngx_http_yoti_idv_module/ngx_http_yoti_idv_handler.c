@@ -368,6 +368,7 @@ ngx_http_yoti_idv_bind(ngx_http_yoti_idv_ctx_t *ctx,
     ctx->fetched = 0;
     ctx->locked = 0;
     ctx->stale = 0;
+    ctx->counted = 0;
 
     /* nothing reads it before EVALUATED; if anything did, it would deny */
     ctx->result.verdict = NGX_YOTI_IDV_ERROR;
@@ -711,7 +712,8 @@ ngx_http_yoti_idv_after_zone(ngx_http_request_t *r,
 /*
  * MGET <prefix>user:<user id> <prefix>verdict:<key>, or only the verdict
  * when the session id comes from a variable: the hot path is one round
- * trip
+ * trip.  Where invalidations are marked, <prefix>invalidations before the
+ * verdict: what a fetch stores is checked against it (redis_put())
  */
 
 static ngx_int_t
@@ -766,6 +768,17 @@ ngx_http_yoti_idv_redis(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
         }
 
         key->len = p - key->data;
+    }
+
+    ctx->counted = 0;
+
+    if (ngx_http_yoti_idv_notify_marks(ymcf)) {
+        if (ngx_http_yoti_idv_notify_count_key(ymcf, r->pool,
+                                               &op->keys[op->nkeys++])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     /* the verdict's key comes last, redis_put() stores under it */
@@ -857,6 +870,12 @@ ngx_http_yoti_idv_redis_waited(ngx_http_request_t *r,
     ctx->cache = NGX_HTTP_YOTI_IDV_CACHE_MISS;
 
     cached = &op->values[op->nkeys - 1];
+
+    if (ngx_http_yoti_idv_notify_marks(ymcf)) {
+        /* kept: a refresh's SET NX reuses the op's values */
+        ctx->invalidations = op->values[op->nkeys - 2];
+        ctx->counted = 1;
+    }
 
     if (ctx->ylcf->session_id == NULL) {
         mapping = &op->values[0];
@@ -1341,14 +1360,23 @@ ngx_http_yoti_idv_redis_put(ngx_http_request_t *r,
         return;
     }
 
-    ngx_http_yoti_idv_redis_store(ymcf->redis, r->connection->log,
-                                  &ctx->redis.keys[ctx->redis.nkeys - 1],
-                                  &value, valid + stale);
+    if (!ngx_http_yoti_idv_notify_marks(ymcf)) {
+        ngx_http_yoti_idv_redis_store(ymcf->redis, r->connection->log,
+                                      &ctx->redis.keys[ctx->redis.nkeys - 1],
+                                      &value, valid + stale);
+        return;
+    }
 
-    /* where an invalidation of the session or the user finds it */
+    /*
+     * where an invalidation of the session or the user finds it, and not
+     * at all when one came after the lookup: the fetch may have got what
+     * it was meant to remove
+     */
 
-    ngx_http_yoti_idv_notify_index(ymcf, r->connection->log,
+    ngx_http_yoti_idv_notify_store(ymcf, r->connection->log,
                                    &ctx->redis.keys[ctx->redis.nkeys - 1],
+                                   &value, valid + stale,
+                                   ctx->counted ? &ctx->invalidations : NULL,
                                    &ctx->session_id,
                                    (ctx->ylcf->session_id == NULL
                                     || ctx->ylcf->bind_user)

@@ -34,6 +34,9 @@ typedef struct ngx_http_yoti_idv_metrics_conf_s
     ngx_http_yoti_idv_metrics_conf_t;
 
 
+/* the arguments of a Redis command: MGET, SET ... EX, the scripts' EVAL */
+#define NGX_HTTP_YOTI_IDV_REDIS_ARGS      12
+
 /* yoti_idv_cache_valid, by verdict */
 #define NGX_HTTP_YOTI_IDV_VALID_ALLOW     0
 #define NGX_HTTP_YOTI_IDV_VALID_DENY      1
@@ -317,7 +320,8 @@ typedef struct {
 
 
 /*
- * A Redis lookup: MGET of nkeys keys.  When it was sent, it ends with
+ * A Redis lookup: MGET of nkeys keys (the mapping, the count of
+ * invalidations, the verdict: each when used).  When it was sent, it ends with
  * done(data), called once: from the reply, a dropped connection or the
  * timeout; error is then NULL and values[] hold the values (data NULL:
  * nil), or error is the "redis:..." reason.  A waited command, see
@@ -326,12 +330,12 @@ typedef struct {
  */
 
 typedef struct {
-    ngx_str_t                      keys[2];
+    ngx_str_t                      keys[3];
     ngx_uint_t                     nkeys;
     ngx_pool_t                    *pool;
     ngx_log_t                     *log;
 
-    ngx_str_t                      values[2];
+    ngx_str_t                      values[3];
     const char                    *error;
 
     void                         (*done)(void *data);
@@ -385,6 +389,10 @@ typedef struct {
 
     ngx_http_yoti_idv_shm_op_t     zone;
     ngx_http_yoti_idv_redis_op_t   redis;
+
+    /* the count of invalidations the MGET read, see redis_put() */
+    ngx_str_t                      invalidations;
+    unsigned                       counted:1;
 
     ngx_yoti_idv_result_t          result;
     unsigned                       evaluated:1; /* from the provider's answer */
@@ -452,7 +460,7 @@ void ngx_http_yoti_idv_redis_cancel(ngx_http_yoti_idv_redis_op_t *op);
 void ngx_http_yoti_idv_redis_store(ngx_http_yoti_idv_redis_conf_t *rcf,
     ngx_log_t *log, ngx_str_t *key, ngx_str_t *value, time_t ttl);
 void ngx_http_yoti_idv_redis_exit_process(ngx_cycle_t *cycle);
-void ngx_http_yoti_idv_redis_fire(ngx_http_yoti_idv_redis_conf_t *rcf,
+ngx_int_t ngx_http_yoti_idv_redis_fire(ngx_http_yoti_idv_redis_conf_t *rcf,
     ngx_log_t *log, int argc, const char **argv, size_t *len);
 ngx_int_t ngx_http_yoti_idv_redis_eval(ngx_http_yoti_idv_redis_conf_t *rcf,
     ngx_http_yoti_idv_redis_op_t *op, int argc, const char **argv,
@@ -495,9 +503,12 @@ ngx_uint_t ngx_http_yoti_idv_shm_invalidated(ngx_http_yoti_idv_shm_op_t *op,
 
 char *ngx_http_yoti_idv_notifications(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-void ngx_http_yoti_idv_notify_index(ngx_http_yoti_idv_main_conf_t *ymcf,
-    ngx_log_t *log, ngx_str_t *verdict_key, ngx_str_t *session_id,
-    ngx_str_t *user_id);
+ngx_uint_t ngx_http_yoti_idv_notify_marks(ngx_http_yoti_idv_main_conf_t *ymcf);
+ngx_int_t ngx_http_yoti_idv_notify_count_key(
+    ngx_http_yoti_idv_main_conf_t *ymcf, ngx_pool_t *pool, ngx_str_t *key);
+void ngx_http_yoti_idv_notify_store(ngx_http_yoti_idv_main_conf_t *ymcf,
+    ngx_log_t *log, ngx_str_t *verdict_key, ngx_str_t *value, time_t ttl,
+    ngx_str_t *count, ngx_str_t *session_id, ngx_str_t *user_id);
 ngx_int_t ngx_http_yoti_idv_events_init_process(ngx_cycle_t *cycle);
 void ngx_http_yoti_idv_events_exit_process(ngx_cycle_t *cycle);
 ngx_shm_zone_t *ngx_http_yoti_idv_events_zone(void);

@@ -29,21 +29,53 @@
 #define NGX_HTTP_YOTI_IDV_NOTIFY_MAX_BODY   16384
 #define NGX_HTTP_YOTI_IDV_EVENTS_MAXLEN     "100000"
 
+/* how long a mark of an invalidation outlives it: longer than a fetch */
+#define NGX_HTTP_YOTI_IDV_MARK_TTL          "600"
+
 #define NGX_HTTP_YOTI_IDV_AUTH_BASIC        0
 #define NGX_HTTP_YOTI_IDV_AUTH_BEARER       1
 
 
 /*
- * KEYS[1] the index of the session or user, KEYS[2] the stream; ARGV[1]
- * "session" or "user", ARGV[2] the id, ARGV[3] the stream's length
+ * KEYS[1] the index of the session or user, KEYS[2] the stream, KEYS[3]
+ * the count of invalidations, KEYS[4] the mark of the session or user;
+ * ARGV[1] "session" or "user", ARGV[2] the id, ARGV[3] the stream's
+ * length, ARGV[4] how long the mark lives.  The mark holds the count this
+ * invalidation took: a fetch whose lookup read a lower count stores
+ * nothing (NGX_HTTP_YOTI_IDV_STORE_LUA).
  */
 
 #define NGX_HTTP_YOTI_IDV_INVALIDATE_LUA                                     \
     "local k = redis.call('SMEMBERS', KEYS[1]) "                              \
     "for i = 1, #k do redis.call('DEL', k[i]) end "                           \
     "redis.call('DEL', KEYS[1]) "                                             \
+    "redis.call('SET', KEYS[4], redis.call('INCR', KEYS[3]), 'EX', ARGV[4]) " \
     "return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', "       \
     "ARGV[1], ARGV[2])"
+
+
+/*
+ * A fetch's verdict: KEYS[1] its key, then the mark and the index of the
+ * session, then those of the user (when the verdict is the user's);
+ * ARGV[1] the value, ARGV[2] its lifetime, ARGV[3] the count of
+ * invalidations the lookup read ("0": none yet; "": not read, any mark
+ * stops the verdict), ARGV[4] the indexes' lifetime.  A mark above the
+ * count: an invalidation came between the lookup and now, and what the
+ * fetch got may be what it was meant to remove
+ */
+
+#define NGX_HTTP_YOTI_IDV_STORE_LUA                                          \
+    "local n = tonumber(ARGV[3]) or -1 "                                      \
+    "for i = 2, #KEYS, 2 do "                                                 \
+    "local m = tonumber(redis.call('GET', KEYS[i])) "                         \
+    "if m and m > n then return 0 end "                                       \
+    "end "                                                                    \
+    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) "                     \
+    "for i = 3, #KEYS, 2 do "                                                 \
+    "redis.call('SADD', KEYS[i], KEYS[1]) "                                   \
+    "redis.call('EXPIRE', KEYS[i], ARGV[4]) "                                 \
+    "end "                                                                    \
+    "return 1"
 
 
 struct ngx_http_yoti_idv_notify_conf_s {
@@ -407,12 +439,14 @@ static void
 ngx_http_yoti_idv_notify_body(ngx_http_request_t *r)
 {
     int                              argc;
-    u_char                          *p, *index, *stream;
-    size_t                           len, argv_len[8];
+    u_char                          *p, *index, *stream, *mark;
+    size_t                           len;
+    size_t                           argv_len[NGX_HTTP_YOTI_IDV_REDIS_ARGS];
     ngx_int_t                        rc;
+    ngx_str_t                        count;
     ngx_buf_t                       *b;
     ngx_chain_t                     *cl;
-    const char                      *argv[8];
+    const char                      *argv[NGX_HTTP_YOTI_IDV_REDIS_ARGS];
     ngx_pool_cleanup_t              *cln;
     ngx_http_yoti_idv_notify_ctx_t  *ctx;
     ngx_http_yoti_idv_main_conf_t   *ymcf;
@@ -534,8 +568,14 @@ ngx_http_yoti_idv_notify_body(ngx_http_request_t *r)
     index = ngx_pnalloc(r->pool, ymcf->prefix.len + sizeof("index:session:")
                                  + ctx->n.session_id_len);
     stream = ngx_pnalloc(r->pool, ymcf->prefix.len + sizeof("events"));
+    mark = ngx_pnalloc(r->pool, ymcf->prefix.len
+                                + sizeof("invalidated:session:")
+                                + ctx->n.session_id_len);
 
-    if (index == NULL || stream == NULL) {
+    if (index == NULL || stream == NULL || mark == NULL
+        || ngx_http_yoti_idv_notify_count_key(ymcf, r->pool, &count)
+           != NGX_OK)
+    {
         ngx_http_finalize_request(r, ngx_http_yoti_idv_notify_count(ctx,
                                          NGX_HTTP_YOTI_IDV_N_FAILED,
                                          NGX_HTTP_INTERNAL_SERVER_ERROR));
@@ -548,7 +588,7 @@ ngx_http_yoti_idv_notify_body(ngx_http_request_t *r)
     argv_len[argc++] = sizeof("EVAL") - 1;
     argv[argc] = NGX_HTTP_YOTI_IDV_INVALIDATE_LUA;
     argv_len[argc++] = sizeof(NGX_HTTP_YOTI_IDV_INVALIDATE_LUA) - 1;
-    argv[argc] = "2";
+    argv[argc] = "4";
     argv_len[argc++] = 1;
 
     argv[argc] = (char *) index;
@@ -561,12 +601,23 @@ ngx_http_yoti_idv_notify_body(ngx_http_request_t *r)
     argv_len[argc++] = ngx_sprintf(stream, "%Vevents", &ymcf->prefix)
                        - stream;
 
+    argv[argc] = (char *) count.data;
+    argv_len[argc++] = count.len;
+
+    argv[argc] = (char *) mark;
+    argv_len[argc++] = ngx_sprintf(mark, "%Vinvalidated:session:%*s",
+                                   &ymcf->prefix, ctx->n.session_id_len,
+                                   ctx->n.session_id)
+                       - mark;
+
     argv[argc] = "session";
     argv_len[argc++] = sizeof("session") - 1;
     argv[argc] = ctx->n.session_id;
     argv_len[argc++] = ctx->n.session_id_len;
     argv[argc] = NGX_HTTP_YOTI_IDV_EVENTS_MAXLEN;
     argv_len[argc++] = sizeof(NGX_HTTP_YOTI_IDV_EVENTS_MAXLEN) - 1;
+    argv[argc] = NGX_HTTP_YOTI_IDV_MARK_TTL;
+    argv_len[argc++] = sizeof(NGX_HTTP_YOTI_IDV_MARK_TTL) - 1;
 
     ctx->op.pool = r->pool;
     ctx->op.log = r->connection->log;
@@ -726,32 +777,139 @@ ngx_http_yoti_idv_notify_count(ngx_http_yoti_idv_notify_ctx_t *ctx,
 
 
 /*
- * The index of a stored verdict: the sets the invalidation script reads
- * (NGX_HTTP_YOTI_IDV_INVALIDATE_LUA), not waited for.  They live as long
- * as the longest verdict.
+ * Where the invalidations reach a fetch's verdict: the lookup reads their
+ * count (ngx_http_yoti_idv_notify_count_key()), the verdict is stored by
+ * NGX_HTTP_YOTI_IDV_STORE_LUA with the indexes the invalidation script
+ * reads.  One server (or Sentinel's master), with a zone or a
+ * notifications location; a cluster's keys would be in different slots
+ * (docs/redis.md), and without either nothing invalidates.
+ */
+
+ngx_uint_t
+ngx_http_yoti_idv_notify_marks(ngx_http_yoti_idv_main_conf_t *ymcf)
+{
+    return ymcf->redis
+           && ymcf->redis->mode != NGX_HTTP_YOTI_IDV_REDIS_CLUSTER
+           && (ymcf->zone || ymcf->notifications);
+}
+
+
+ngx_int_t
+ngx_http_yoti_idv_notify_count_key(ngx_http_yoti_idv_main_conf_t *ymcf,
+    ngx_pool_t *pool, ngx_str_t *key)
+{
+    key->data = ngx_pnalloc(pool, ymcf->prefix.len + sizeof("invalidations"));
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = ngx_sprintf(key->data, "%Vinvalidations", &ymcf->prefix)
+               - key->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * EVAL of NGX_HTTP_YOTI_IDV_STORE_LUA, not waited for: the verdict under
+ * verdict_key for ttl seconds unless the session (or the user, when
+ * user_id is given) was invalidated after the lookup read "count" (NULL:
+ * not read).  The indexes live as long as the longest verdict.
  */
 
 void
-ngx_http_yoti_idv_notify_index(ngx_http_yoti_idv_main_conf_t *ymcf,
-    ngx_log_t *log, ngx_str_t *verdict_key, ngx_str_t *session_id,
-    ngx_str_t *user_id)
+ngx_http_yoti_idv_notify_store(ngx_http_yoti_idv_main_conf_t *ymcf,
+    ngx_log_t *log, ngx_str_t *verdict_key, ngx_str_t *value, time_t ttl,
+    ngx_str_t *count, ngx_str_t *session_id, ngx_str_t *user_id)
 {
-    u_char      *p, ttl[NGX_TIME_T_LEN];
-    size_t       len[3];
+    u_char      *p, *keys, ex[NGX_TIME_T_LEN], index_ex[NGX_TIME_T_LEN];
+    int          argc, nkeys;
+    size_t       len[NGX_HTTP_YOTI_IDV_REDIS_ARGS], size;
     time_t       valid;
     ngx_uint_t   i;
-    ngx_str_t    set, *id;
-    const char  *argv[3];
+    ngx_str_t   *id;
+    const char  *argv[NGX_HTTP_YOTI_IDV_REDIS_ARGS];
+    u_char       n[2];
 
-    if (ymcf->redis->mode == NGX_HTTP_YOTI_IDV_REDIS_CLUSTER
-        || (ymcf->zone == NULL && !ymcf->notifications))
-    {
-        /*
-         * no invalidation script in a cluster (docs/redis.md); without a
-         * zone or notifications, deleting the mapping revokes at once
-         */
+    size = 0;
+
+    for (i = 0; i < 2; i++) {
+        id = (i == 0) ? session_id : user_id;
+
+        if (id && id->len) {
+            size += 2 * ymcf->prefix.len + sizeof("invalidated:session:")
+                    + sizeof("index:session:") + 2 * id->len;
+        }
+    }
+
+    keys = ngx_alloc(size + 1, log);
+    if (keys == NULL) {
         return;
     }
+
+    argc = 0;
+    argv[argc] = "EVAL";
+    len[argc++] = sizeof("EVAL") - 1;
+    argv[argc] = NGX_HTTP_YOTI_IDV_STORE_LUA;
+    len[argc++] = sizeof(NGX_HTTP_YOTI_IDV_STORE_LUA) - 1;
+    argv[argc] = (const char *) n;
+    len[argc++] = 1;
+
+    argv[argc] = (const char *) verdict_key->data;
+    len[argc++] = verdict_key->len;
+    nkeys = 1;
+
+    /* hiredis copies the arguments at once */
+
+    p = keys;
+
+    for (i = 0; i < 2; i++) {
+        id = (i == 0) ? session_id : user_id;
+
+        if (id == NULL || id->len == 0) {
+            continue;
+        }
+
+        argv[argc] = (const char *) p;
+        p = ngx_sprintf(p, "%Vinvalidated:%s:%V", &ymcf->prefix,
+                        (i == 0) ? "session" : "user", id);
+        len[argc] = p - (u_char *) argv[argc];
+        argc++;
+
+        argv[argc] = (const char *) p;
+        p = ngx_sprintf(p, "%Vindex:%s:%V", &ymcf->prefix,
+                        (i == 0) ? "session" : "user", id);
+        len[argc] = p - (u_char *) argv[argc];
+        argc++;
+
+        nkeys += 2;
+    }
+
+    n[0] = (u_char) ('0' + nkeys);
+    n[1] = '\0';
+
+    argv[argc] = (const char *) value->data;
+    len[argc++] = value->len;
+
+    argv[argc] = (const char *) ex;
+    len[argc++] = ngx_sprintf(ex, "%T", ttl) - ex;
+
+    /* "0": no invalidation yet (nil); "": the count was not read */
+
+    if (count == NULL) {
+        argv[argc] = "";
+        len[argc++] = 0;
+
+    } else if (count->data == NULL) {
+        argv[argc] = "0";
+        len[argc++] = 1;
+
+    } else {
+        argv[argc] = (const char *) count->data;
+        len[argc++] = count->len;
+    }
+
+    /* the longest a verdict is kept, its stale window included */
 
     valid = 0;
 
@@ -759,53 +917,16 @@ ngx_http_yoti_idv_notify_index(ngx_http_yoti_idv_main_conf_t *ymcf,
         valid = ngx_max(valid, ymcf->valid[i]);
     }
 
-    /* the longest a verdict is kept, its stale window included */
     valid += ymcf->max_use_stale;
 
-    for (i = 0; i < 2; i++) {
+    argv[argc] = (const char *) index_ex;
+    len[argc++] = ngx_sprintf(index_ex, "%T", valid) - index_ex;
 
-        id = (i == 0) ? session_id : user_id;
-
-        if (id == NULL || id->len == 0) {
-            continue;
-        }
-
-        set.len = ymcf->prefix.len + sizeof("index:session:") - 1 + id->len;
-        set.data = ngx_alloc(set.len, log);
-        if (set.data == NULL) {
-            return;
-        }
-
-        p = ngx_cpymem(set.data, ymcf->prefix.data, ymcf->prefix.len);
-
-        if (i == 0) {
-            p = ngx_cpymem(p, "index:session:", sizeof("index:session:") - 1);
-
-        } else {
-            p = ngx_cpymem(p, "index:user:", sizeof("index:user:") - 1);
-        }
-
-        p = ngx_cpymem(p, id->data, id->len);
-        set.len = p - set.data;
-
-        /* hiredis copies the arguments at once */
-
-        argv[0] = "SADD";
-        len[0] = sizeof("SADD") - 1;
-        argv[1] = (char *) set.data;
-        len[1] = set.len;
-        argv[2] = (char *) verdict_key->data;
-        len[2] = verdict_key->len;
-
-        ngx_http_yoti_idv_redis_fire(ymcf->redis, log, 3, argv, len);
-
-        argv[0] = "EXPIRE";
-        len[0] = sizeof("EXPIRE") - 1;
-        argv[2] = (char *) ttl;
-        len[2] = ngx_sprintf(ttl, "%T", valid) - ttl;
-
-        ngx_http_yoti_idv_redis_fire(ymcf->redis, log, 3, argv, len);
-
-        ngx_free(set.data);
+    if (ngx_http_yoti_idv_redis_fire(ymcf->redis, log, argc, argv, len)
+        == NGX_OK)
+    {
+        ngx_http_yoti_idv_metric_inc(REDIS_SET);
     }
+
+    ngx_free(keys);
 }

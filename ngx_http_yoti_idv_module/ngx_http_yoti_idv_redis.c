@@ -158,18 +158,20 @@ ngx_int_t
 ngx_http_yoti_idv_redis_lookup(ngx_http_yoti_idv_redis_conf_t *rcf,
     ngx_http_yoti_idv_redis_op_t *op)
 {
-    size_t                            len[3];
+    size_t                            len[4];
     ngx_int_t                         rc;
     ngx_uint_t                        i;
-    const char                       *argv[3], *err;
+    const char                       *argv[4], *err;
     ngx_http_yoti_idv_redis_t        *rd;
     ngx_http_yoti_idv_redis_token_t  *token;
 
     rd = &ngx_http_yoti_idv_redis;
 
     op->error = NULL;
-    ngx_str_null(&op->values[0]);
-    ngx_str_null(&op->values[1]);
+
+    for (i = 0; i < op->nkeys; i++) {
+        ngx_str_null(&op->values[i]);
+    }
 
     if (rd->conf == NULL) {
         ngx_http_yoti_idv_redis_init(rcf);
@@ -575,7 +577,7 @@ static void
 ngx_http_yoti_idv_redis_lookup_done(redisAsyncContext *ac, redisReply *rep,
     ngx_http_yoti_idv_redis_op_t *op)
 {
-    ngx_yoti_idv_value_t             values[2];
+    ngx_yoti_idv_value_t             values[3];
     ngx_yoti_idv_mget_rc_e           rc;
     ngx_http_yoti_idv_redis_node_t  *node;
 
@@ -1358,9 +1360,12 @@ ngx_http_yoti_idv_redis_exit_process(ngx_cycle_t *cycle)
  * the same tokens, router and rules as the lookup and the store.
  */
 
-/* not waited for, only once the connection is ready (see redis_store()) */
+/*
+ * not waited for, only once the connection is ready (see redis_store());
+ * NGX_OK: sent
+ */
 
-void
+ngx_int_t
 ngx_http_yoti_idv_redis_fire(ngx_http_yoti_idv_redis_conf_t *rcf,
     ngx_log_t *log, int argc, const char **argv, size_t *len)
 {
@@ -1371,7 +1376,7 @@ ngx_http_yoti_idv_redis_fire(ngx_http_yoti_idv_redis_conf_t *rcf,
     rd = &ngx_http_yoti_idv_redis;
 
     if (argc > NGX_HTTP_YOTI_IDV_REDIS_ARGS) {
-        return;
+        return NGX_ERROR;
     }
 
     if (rd->conf == NULL) {
@@ -1379,12 +1384,12 @@ ngx_http_yoti_idv_redis_fire(ngx_http_yoti_idv_redis_conf_t *rcf,
     }
 
     if (rcf->mode == NGX_HTTP_YOTI_IDV_REDIS_SENTINEL && !rd->master_known) {
-        return;
+        return NGX_DECLINED;
     }
 
     token = ngx_http_yoti_idv_redis_token(log, rcf, argc, argv, len);
     if (token == NULL) {
-        return;
+        return NGX_ERROR;
     }
 
     token->store = 1;
@@ -1393,7 +1398,10 @@ ngx_http_yoti_idv_redis_fire(ngx_http_yoti_idv_redis_conf_t *rcf,
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
                        "yoti_idv redis command skipped: %s", err);
         ngx_free(token);
+        return NGX_DECLINED;
     }
+
+    return NGX_OK;
 }
 
 

@@ -34,9 +34,6 @@
 #define NGX_HTTP_YOTI_IDV_REDIS_REDIRECTS    3
 #define NGX_HTTP_YOTI_IDV_REDIS_REFRESH      1000
 
-/* the arguments of a command: MGET, SET ... EX, the invalidation's EVAL */
-#define NGX_HTTP_YOTI_IDV_REDIS_ARGS         8
-
 
 typedef struct ngx_http_yoti_idv_redis_node_s  ngx_http_yoti_idv_redis_node_t;
 

@@ -8,10 +8,22 @@ use Test::Nginx::Socket 'no_plan';
 use YotiIdvTest;
 use YotiIdvRedis;
 
-# the ACL line of docs/redis.md, single-server form
+use File::Temp qw(tempdir);
+use MIME::Base64 qw(encode_base64);
+
+# the ACL lines of docs/redis.md: the single-server form, and the one for
+# a zone and yoti_idv_notifications
 YotiIdvRedis::start('acl', args => [
     '--user', split(' ', 'gate on >gate-s3cret ~yoti_idv:* resetchannels -@all +mget +set'),
+    '--user', split(' ', 'gatez on >gate-s3cret ~yoti_idv:* resetchannels -@all +mget +set +get +sadd +expire +eval +xread +xrange +xrevrange +client|setname +smembers +del +incr +xadd'),
 ]);
+
+my $tokens = tempdir('yoti-idv-token-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+open my $fh, '>', "$tokens/token" or die "$tokens/token: $!\n";
+print {$fh} "s3cr3t-t0ken\n";
+close $fh;
+$ENV{TEST_NGINX_TOKEN_DIR} = $tokens;
+$ENV{TEST_NGINX_BASIC} = 'Basic ' . encode_base64('s3cr3t-t0ken', '');
 
 $ENV{TEST_NGINX_ACL_PORT} = YotiIdvRedis::port('acl');
 
@@ -79,6 +91,56 @@ Test::More::is(main::acl('GET', $key), '1 verified-alice ALLOW ok',
 my $log = main::acl('ACL', 'LOG');
 Test::More::is(ref $log eq 'ARRAY' ? scalar @$log : -1, 0,
                "$0 TEST 2: no ACL denial so far");
+--- more_headers
+X-User-Id: alice
+--- response_body
+app: ALLOW verified-alice HIT
+
+
+
+=== TEST 2b: the ACL user for a zone and notifications: the verdict stored by the script, a notification's script runs, nothing refused
+--- http_config eval
+$YotiIdvTest::HttpConfig . <<'_EOC_'
+    yoti_idv_redis       127.0.0.1:$TEST_NGINX_ACL_PORT user=gatez password=gate-s3cret;
+    yoti_idv_cache_zone  yoti_idv:1m ttl=1m;
+_EOC_
+--- config eval
+$::Members . <<'_EOC_'
+    location = /yoti/notifications {
+        yoti_idv_notifications  $TEST_NGINX_TOKEN_DIR/token;
+    }
+_EOC_
+--- init
+main::acl('FLUSHALL');
+main::acl('ACL', 'LOG', 'RESET');
+main::acl('SET', 'yoti_idv:user:alice', 'verified-alice');
+--- request eval
+["GET /__mock/reset", "GET /members/", "GET /members/",
+ "POST /yoti/notifications\n{\"session_id\":\"verified-alice\",\"topic\":\"session_completion\"}",
+ "GET /members/", "GET /__mock/count/verified-alice"]
+--- more_headers eval
+[("X-User-Id: alice") x 3, "Authorization: $ENV{TEST_NGINX_BASIC}", ("X-User-Id: alice") x 2]
+--- response_body eval
+["ok\n", "app: ALLOW verified-alice MISS\n", "app: ALLOW verified-alice HIT\n",
+ "ok\n", "app: ALLOW verified-alice MISS\n", "2\n"]
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 2c: ...what the zone's ACL user wrote: the verdict, its index, the mark; no ACL denial
+--- init
+my $key = YotiIdvRedis::verdict_key(user => 'alice', require => ['LIVENESS any']);
+Test::More::is(main::acl('GET', $key), '1 verified-alice ALLOW ok',
+               "$0 TEST 2c: the verdict under $key");
+Test::More::is(main::acl('SISMEMBER', 'yoti_idv:index:user:alice', $key), 1,
+               "$0 TEST 2c: the user's index");
+Test::More::is(main::acl('GET', 'yoti_idv:invalidated:session:verified-alice'), '1',
+               "$0 TEST 2c: the session's mark");
+my $log = main::acl('ACL', 'LOG');
+Test::More::is(ref $log eq 'ARRAY' ? scalar @$log : -1, 0,
+               "$0 TEST 2c: no ACL denial");
 --- more_headers
 X-User-Id: alice
 --- response_body

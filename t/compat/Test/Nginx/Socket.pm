@@ -802,8 +802,12 @@ sub _check_error_code {
 # "Key: value" lines -> ([key, value], ...); "!Key" -> [key, undef] (must
 # be absent).  A repeated key keeps its last value (a hash in the real one).
 sub _parse_headers {
+    my $spec = shift;
+    # the real one reads a reference ({ name => value }) as the header
+    # "HASH(0x...)" that must be absent: it would check nothing
+    bail_out("response_headers: \"Name: value\" lines, not $spec") if ref $spec;
     my (@order, %val);
-    for (split /\n/, shift) {
+    for (split /\n/, $spec) {
         s/^\s+|\s+$//g;
         my ($key, $v) = s/^!\s*// ? ($_, undef) : split /\s*:\s*/, $_, 2;
         $key //= '';
