@@ -31,22 +31,41 @@ sub spill {
     close $out;
 }
 
-sub hup {
+sub master_pid {
     open my $fh, '<', server_root() . '/logs/nginx.pid' or die "no pid\n";
     my $pid = <$fh>;
     chomp $pid;
+    return $pid;
+}
+
+sub hup {
+    my $pid = master_pid();
     kill 'HUP', $pid or die "HUP $pid: $!\n";
 }
 
-# until GET /step answers $want, for up to 10 s
+# the master's children: after a reload, the new worker and the old ones
+# still shutting down (which may still accept a connection)
+sub children {
+    my ($ppid) = @_;
+    my $n = 0;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $in, '<', $stat or next;
+        my $line = <$in> // next;
+        $n++ if $line =~ /\) \S (\d+) / && $1 == $ppid;
+    }
+    return $n;
+}
+
+# until GET /step answers $want and the old worker is gone, for up to 10 s
 sub wait_step {
     my ($want) = @_;
+    my $master = master_pid();
     for (1 .. 100) {
         my ($st, $body) = YotiIdvTest::http_get(server_port(), '/step', {});
-        return if $st eq '200' && $body eq $want;
+        return if $st eq '200' && $body eq $want && children($master) == 1;
         select(undef, undef, undef, 0.1);
     }
-    die "GET /step never answered \"$want\"\n";
+    die "GET /step never answered \"$want\" from the only worker\n";
 }
 
 # until the error log has a line matching $re, for up to 10 s
