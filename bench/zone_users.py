@@ -8,7 +8,10 @@ Ir/request for one user and for many.
         [--users 100000] [--large] [--out bench/results/zone-users.md]
 
 --large makes it 1,000,000 users (a 160m zone, 2M Redis keys, about two
-minutes more).  The users are filled directly: their mapping and verdict
+minutes more).  --shmem-huge sets the kernel's transparent huge pages for
+shared memory (/sys/kernel/mm/transparent_hugepage/shmem_enabled) to
+"advise" for the run and puts the old value back at the end (root only):
+what the zone's MADV_HUGEPAGE gets on a machine configured for it.  The users are filled directly: their mapping and verdict
 are written to Redis with pipelined MSETs, then one request per user (a
 zone miss, a Redis hit) fills the zone; during the measured runs Redis is
 not asked (the Redis/req column shows it).  Method and caveats:
@@ -45,6 +48,34 @@ class Nginx:
         self.proc = proc
         self.dir = workdir
         self.workers = B.wait_workers(proc.pid, nworkers)
+
+
+SHMEM_ENABLED = '/sys/kernel/mm/transparent_hugepage/shmem_enabled'
+
+
+def shmem_enabled():
+    """the kernel's setting, the bracketed word, or None"""
+    try:
+        with open(SHMEM_ENABLED) as f:
+            m = re.search(r'\[(\w+)\]', f.read())
+    except OSError:
+        return None
+    return m.group(1) if m else None
+
+
+def set_shmem_enabled(value):
+    with open(SHMEM_ENABLED, 'w') as f:
+        f.write(value)
+
+
+def shmem_huge_kb(ngx):
+    """huge pages the worker maps of shared memory: the zone's"""
+    try:
+        with open('/proc/%d/smaps_rollup' % ngx.workers[0]) as f:
+            m = re.search(r'^ShmemPmdMapped:\s+(\d+) kB', f.read(), re.M)
+    except OSError:
+        return None
+    return int(m.group(1)) if m else None
 
 
 def cpu(ngx):
@@ -345,6 +376,25 @@ def run(ctx):
 
     res['entries_16m'] = zone_entries(ngx['one'])
     res['entries_big'] = zone_entries(ngx['uni'])
+    res['huge_kb'] = {k: shmem_huge_kb(ngx[k]) for k in ('uni', 'zipf')}
+    for k in ('uni', 'zipf'):
+        procs.stop(ngx[k].proc)
+
+    # the same 1-user hits beside light neighbours: a second ungated
+    # instance (the method's noise floor) and nginx's own allow/deny
+    ngx['base2'] = start_nginx(ctx, 'base2', 16)
+    ngx['access'] = start_nginx(ctx, 'access', 16)
+    res['reference'] = []
+    for i in range(a.rounds):
+        rr = concurrent(ctx, [('base', ngx['base'], '/open', 1, 'one'),
+                              ('base2', ngx['base2'], '/open', 1, 'one'),
+                              ('access', ngx['access'], '/access', 1, 'one'),
+                              ('one', ngx['one'], '/gated', 1, 'one')],
+                        a.sat_duration)
+        res['reference'].append(rr)
+        B.log('zone bench: reference round %d: %s'
+              % (i + 1, ', '.join('%s %.2f us/req' % (k, r['cpu_us'])
+                                  for k, r in rr.items())))
     for k in list(ngx):
         procs.stop(ngx[k].proc)
 
@@ -408,7 +458,8 @@ def report(ctx, res):
     L.append('# Benchmark: the zone at many users\n')
     L.append('`bench/zone_users.py`%s, one run, %s, module at %s. Method: '
              '[bench/README.md](../README.md#the-zone-at-many-users).\n'
-             % (' --large' if a.large else '',
+             % (' --large' if a.large else ''
+                + (' --shmem-huge' if a.shmem_huge else ''),
                 time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
                 B.git_rev()))
     L.append('Other processes used up to %.0f%% of one CPU during the '
@@ -446,6 +497,13 @@ def report(ctx, res):
              'The %s-user zones are %dm (%s entries).\n'
              % (redis, '{:,}'.format(n), res['zone_mb'],
                 '{:,}'.format(res['entries_big'] or 0)))
+    hk = res.get('huge_kb', {})
+    L.append('Huge pages: the kernel\'s `shmem_enabled` was `%s`%s; the '
+             'uniform and Zipf workers mapped %s and %s kB of their zones in '
+             'huge pages (`ShmemPmdMapped`).\n'
+             % (a.shmem, ' (set by `--shmem-huge` for the run, `%s` before '
+                'and after)' % a.shmem_was if a.shmem != a.shmem_was else '',
+                hk.get('uni', '?'), hk.get('zipf', '?')))
     L.append('Per round, CPU/req (us): ' + '; '.join(
         'base %.2f, 1 user %.2f, uniform %.2f, zipf %.2f'
         % (r['base']['cpu_us'], r['one']['cpu_us'], r['uni']['cpu_us'],
@@ -454,6 +512,28 @@ def report(ctx, res):
              '1 worker / 2 workers) per round: ' + '; '.join(
                  '%.2f / %.2f' % (r['1'], r['2']) for r in res['workers'])
              + '.\n')
+    if res.get('reference'):
+        ref = res['reference']
+
+        def rcap(k):
+            v = [r['base']['cpu_us'] / r[k]['cpu_us'] for r in ref]
+            return statistics.median(v), min(v), max(v)
+
+        L.append('### Beside light neighbours\n')
+        L.append('The 1-user zone hits again, the uniform and Zipf instances '
+                 '(and their %dm zones) stopped: four instances still share '
+                 'CPU 0, the others all answer from a few cache lines. '
+                 'Capacity against the same ungated baseline, median of %d '
+                 'rounds:\n' % (res['zone_mb'], len(ref)))
+        L.append('| case | capacity |')
+        L.append('|---|---:|')
+        for k, what in (('base2', 'a second ungated instance, `/open`: '
+                         'the method\'s noise floor'),
+                        ('access', 'nginx\'s own access check, `allow '
+                         '127.0.0.1; deny all;` (ngx_http_access_module)'),
+                        ('one', 'zone hit, 1 user')):
+            L.append('| %s | %.3f [%.3f-%.3f] |' % ((what,) + rcap(k)))
+        L.append('')
     L.append('## The table alone (bench/zone_table.c, %s MiB)\n' % res['zone_mb'])
     L.append('Memory per entry: %s bytes, no other per-entry memory (the '
              'indexes\' heads are in the entries); %s entries, %s per MiB.\n'
@@ -519,8 +599,12 @@ def main():
     ap.add_argument('--cg-requests', type=int, default=2000)
     ap.add_argument('--no-callgrind', action='store_true')
     ap.add_argument('--wait-quiet', type=int, default=0)
+    ap.add_argument('--shmem-huge', action='store_true',
+                    help='shmem_enabled "advise" for the run (root)')
     a = ap.parse_args()
     a.module = os.path.abspath(a.module)
+    a.shmem_was = shmem_enabled()
+    a.shmem_set = False
 
     B.install_signal_handlers()
     ctx = Ctx()
@@ -532,9 +616,15 @@ def main():
     os.makedirs(ctx.work + '/logs')
     t0 = time.monotonic()
     try:
+        if a.shmem_huge and a.shmem_was != 'advise':
+            set_shmem_enabled('advise')
+            a.shmem_set = True
+        a.shmem = shmem_enabled()
         res = run(ctx)
     finally:
         ctx.procs.stop_all()
+        if a.shmem_set:
+            set_shmem_enabled(a.shmem_was)
         if not os.environ.get('BENCH_KEEP'):
             subprocess.run(['rm', '-rf', ctx.work])
     text = report(ctx, res)
