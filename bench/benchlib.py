@@ -320,13 +320,6 @@ http {
             empty_gif;
         }
 
-        # a reference: nginx's own access-phase check, no gate
-        location = /access {
-            allow 127.0.0.1;
-            deny all;
-            empty_gif;
-        }
-
         location = /status {
             stub_status;
         }
