@@ -465,7 +465,7 @@ def report(ctx, res):
     L.append('# Benchmark: the zone at many users\n')
     L.append('`bench/zone_users.py`%s, one run, %s, module at %s. Method: '
              '[bench/README.md](../README.md#the-zone-at-many-users).\n'
-             % (' --large' if a.large else ''
+             % ((' --large' if a.large else '')
                 + (' --shmem-huge' if a.shmem_huge else ''),
                 time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
                 B.git_rev()))
