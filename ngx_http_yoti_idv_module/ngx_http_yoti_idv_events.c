@@ -12,8 +12,10 @@
  * last id it saw.  After a lost connection it reads on from that id, so
  * what it missed still takes effect; when that id is gone from the stream
  * (trimmed, or a Redis that restarted empty), what it missed cannot be
- * known, and the zone is dropped.  A reconnect is scheduled from one
- * place, the context's cleanup.
+ * known, and the zone is dropped.  The id is kept in the zone too, so
+ * that the workers of a reload, or one that replaces a worker that died,
+ * read on from where the zone's readers were, not from the newest entry.
+ * A reconnect is scheduled from one place, the context's cleanup.
  */
 
 
@@ -26,7 +28,6 @@
 
 #define NGX_HTTP_YOTI_IDV_EVENTS_BLOCK      10000
 #define NGX_HTTP_YOTI_IDV_EVENTS_COUNT      "256"
-#define NGX_HTTP_YOTI_IDV_EVENTS_ID_LEN     48
 
 
 typedef enum {
@@ -51,7 +52,7 @@ typedef struct {
 
     ngx_http_yoti_idv_events_state_e  state;
 
-    u_char                            last[NGX_HTTP_YOTI_IDV_EVENTS_ID_LEN];
+    u_char                            last[NGX_HTTP_YOTI_IDV_EVENT_ID_LEN];
     size_t                            last_len; /* 0: none seen yet */
 
     /* down before the first read: the zone may hold what it missed */
@@ -165,6 +166,12 @@ ngx_http_yoti_idv_events_init_process(ngx_cycle_t *cycle)
     ev->timer.cancelable = 1;
 
     ev->state = NGX_HTTP_YOTI_IDV_EVENTS_DOWN;
+
+    /*
+     * where the zone's readers were (a reload, a worker that died): what
+     * came after it was read by nobody, and this worker reads on from it
+     */
+    ev->last_len = ngx_http_yoti_idv_shm_events_get(ev->zone, ev->last);
 
     ngx_http_yoti_idv_events_connect(ev);
 
@@ -365,7 +372,7 @@ ngx_http_yoti_idv_events_start_reply(redisAsyncContext *ac, void *reply,
 
         if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 1
             || entry->element[0]->type != REDIS_REPLY_STRING
-            || entry->element[0]->len >= NGX_HTTP_YOTI_IDV_EVENTS_ID_LEN)
+            || entry->element[0]->len >= NGX_HTTP_YOTI_IDV_EVENT_ID_LEN)
         {
             ngx_http_yoti_idv_events_down(ev,
                                           "unexpected reply to XREVRANGE");
@@ -375,6 +382,8 @@ ngx_http_yoti_idv_events_start_reply(redisAsyncContext *ac, void *reply,
         ngx_memcpy(ev->last, entry->element[0]->str, entry->element[0]->len);
         ev->last_len = entry->element[0]->len;
     }
+
+    ngx_http_yoti_idv_shm_events_set(ev->zone, ev->last, ev->last_len);
 
     if (ev->missed) {
         ngx_log_error(NGX_LOG_WARN, ev->log, 0,
@@ -514,6 +523,9 @@ ngx_http_yoti_idv_events_read_reply(redisAsyncContext *ac, void *reply,
             ngx_http_yoti_idv_events_apply(ev, entries->element[i]);
         }
 
+        /* taken, in order: the next worker needs none of them again */
+        ngx_http_yoti_idv_shm_events_set(ev->zone, ev->last, ev->last_len);
+
     } else if (rep->type != REDIS_REPLY_NIL) {
         ngx_http_yoti_idv_events_down(ev, "unexpected reply to XREAD");
         return;
@@ -536,7 +548,7 @@ ngx_http_yoti_idv_events_apply(ngx_http_yoti_idv_events_t *ev,
 
     if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2
         || entry->element[0]->type != REDIS_REPLY_STRING
-        || entry->element[0]->len >= NGX_HTTP_YOTI_IDV_EVENTS_ID_LEN)
+        || entry->element[0]->len >= NGX_HTTP_YOTI_IDV_EVENT_ID_LEN)
     {
         return;
     }

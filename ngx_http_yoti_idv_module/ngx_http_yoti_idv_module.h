@@ -498,6 +498,17 @@ void ngx_http_yoti_idv_shm_release(ngx_http_yoti_idv_shm_op_t *op);
 ngx_uint_t ngx_http_yoti_idv_shm_invalidate(ngx_shm_zone_t *shm_zone,
     ngx_uint_t by, ngx_str_t *id);
 void ngx_http_yoti_idv_shm_flush(ngx_shm_zone_t *shm_zone);
+
+/*
+ * the id of the events stream's entry up to which the zone took them:
+ * kept in the zone, it outlives the workers that read it (a reload, a
+ * worker that died), and their successors read on from there
+ */
+#define NGX_HTTP_YOTI_IDV_EVENT_ID_LEN    48
+
+void ngx_http_yoti_idv_shm_events_set(ngx_shm_zone_t *shm_zone, u_char *id,
+    size_t len);
+size_t ngx_http_yoti_idv_shm_events_get(ngx_shm_zone_t *shm_zone, u_char *id);
 ngx_uint_t ngx_http_yoti_idv_shm_invalidated(ngx_http_yoti_idv_shm_op_t *op,
     ngx_str_t *session_id);
 

@@ -38,6 +38,10 @@
 typedef struct {
     ngx_http_yoti_idv_breaker_t    breakers[NGX_HTTP_YOTI_IDV_BREAKERS];
     ngx_yoti_idv_zone_t           *table;
+
+    /* see ngx_http_yoti_idv_shm_events_set(); 0: none taken yet */
+    size_t                         events_len;
+    u_char                         events[NGX_HTTP_YOTI_IDV_EVENT_ID_LEN];
 } ngx_http_yoti_idv_shm_sh_t;
 
 
@@ -951,6 +955,65 @@ ngx_http_yoti_idv_shm_flush(ngx_shm_zone_t *shm_zone)
     ngx_http_yoti_idv_shm_wlock(zone);
     ngx_yoti_idv_zone_flush(zone->sh);
     ngx_http_yoti_idv_shm_wunlock(zone);
+}
+
+
+/*
+ * a reader took the stream's entries up to "id": a later one, or one
+ * behind it (another worker's), either way every entry up to it was taken
+ */
+
+void
+ngx_http_yoti_idv_shm_events_set(ngx_shm_zone_t *shm_zone, u_char *id,
+    size_t len)
+{
+    ngx_http_yoti_idv_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (zone == NULL || zone->hdr == NULL || len == 0
+        || len >= NGX_HTTP_YOTI_IDV_EVENT_ID_LEN)
+    {
+        return;
+    }
+
+    /* the table's seqlock is not for this: the mutex alone */
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_memcpy(zone->hdr->events, id, len);
+    zone->hdr->events_len = len;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/* into id (NGX_HTTP_YOTI_IDV_EVENT_ID_LEN bytes): its length, 0: none */
+
+size_t
+ngx_http_yoti_idv_shm_events_get(ngx_shm_zone_t *shm_zone, u_char *id)
+{
+    size_t                     len;
+    ngx_http_yoti_idv_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (zone == NULL || zone->hdr == NULL) {
+        return 0;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    len = zone->hdr->events_len;
+
+    if (len >= NGX_HTTP_YOTI_IDV_EVENT_ID_LEN) {
+        len = 0;
+    }
+
+    ngx_memcpy(id, zone->hdr->events, len);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return len;
 }
 
 

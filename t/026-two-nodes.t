@@ -147,6 +147,46 @@ sub events_ids {
            grep { /\bname=yoti_idv_events\b/ } split /\n/, $list;
 }
 
+# the events connections, once there are $n (a worker started for the
+# block may not have connected yet), or what there is after 2 s
+sub events_ids_up {
+    my ($n) = @_;
+    my $t0 = time();
+    my @ids = events_ids();
+    while (@ids < $n && time() - $t0 < 2 * $SCALE) {
+        sleep 0.01;
+        @ids = events_ids();
+    }
+    return @ids;
+}
+
+# a master's workers, by pid
+sub node_workers {
+    my ($master) = @_;
+    open my $fh, '<', "/proc/$master/task/$master/children" or return ();
+    my @pids = split ' ', (<$fh> // '');
+    close $fh;
+    return sort @pids;
+}
+
+# the workers the master started in place of @old, once there are $n
+sub new_workers {
+    my ($master, $n, @old) = @_;
+    my %old = map { $_ => 1 } @old;
+    my $t0 = time();
+    while (time() - $t0 < 5 * $SCALE) {
+        my @new = grep { !$old{$_} } node_workers($master);
+        return @new if @new == $n;
+        sleep 0.01;
+    }
+    return ();
+}
+
+sub count_in_log {
+    my ($node, $re) = @_;
+    return scalar(() = YotiIdvNode::error_log($node) =~ /$re/g);
+}
+
 add_block_preprocessor(sub {
     my $block = shift;
 
@@ -256,7 +296,7 @@ YotiIdvRedis::cmd('SET', 'yoti_idv:user:bob', 'verified-bob');
 for my $n ('A', 'B') { for my $u ('alice', 'bob') { main::ask($n, $u) } }
 main::check("TEST 4: A holds alice", (main::ask('A', 'alice'))[1], 'ALLOW zone');
 main::check("TEST 4: B holds bob", (main::ask('B', 'bob'))[1], 'ALLOW zone');
-my @ids = main::events_ids();
+my @ids = main::events_ids_up(4);
 Test::More::ok(@ids >= 4, "$0 TEST 4: an events connection per worker and node");
 YotiIdvRedis::cmd('CLIENT', 'KILL', 'ID', $_) for @ids;
 YotiIdvRedis::cmd('DEL', 'yoti_idv:user:alice');
@@ -346,3 +386,38 @@ X-User-Id: alice
 --- error_code: 200
 --- error_log
 not passed on: redis:timeout; answered 503 for a retry
+
+
+
+=== TEST 7: B's workers die with a revocation unread: the workers that replace them read it from where the zone's readers were, and the zone stays
+--- init
+YotiIdvRedis::cmd('SET', 'yoti_idv:user:alice', 'verified-alice');
+YotiIdvRedis::cmd('SET', 'yoti_idv:user:bob', 'verified-bob');
+for my $u ('alice', 'bob') { main::ask('B', $u) }
+main::check('TEST 7: B holds alice', (main::ask('B', 'alice'))[1], 'ALLOW zone');
+main::check('TEST 7: B holds bob', (main::ask('B', 'bob'))[1], 'ALLOW zone');
+my $dropped = main::count_in_log($main::B, qr/cached verdicts of the zone are dropped/);
+my @old = main::node_workers($main::B->{pid});
+Test::More::is(scalar @old, 2, "$0 TEST 7: B has two workers");
+# stopped, they cannot read what comes now; killed, they never will
+kill 'STOP', @old;
+YotiIdvRedis::cmd('DEL', 'yoti_idv:user:alice');
+YotiIdvRedis::cmd('EVAL', $main::REVOKE, 4, 'yoti_idv:index:user:alice',
+                  'yoti_idv:events', 'yoti_idv:invalidations',
+                  'yoti_idv:invalidated:user:alice', 'user', 'alice', 100000, 600);
+kill 'KILL', @old;
+my @new = main::new_workers($main::B->{pid}, 2, @old);
+Test::More::is(scalar @new, 2, "$0 TEST 7: the master started two others");
+my $t0 = Time::HiRes::time();
+Test::More::ok(defined main::until_verdict('B', 'alice', 'DENY', $t0),
+               "$0 TEST 7: B denies alice");
+main::check('TEST 7: B still holds bob', (main::ask('B', 'bob'))[1], 'ALLOW zone');
+main::check('TEST 7: B did not drop its zone',
+            main::count_in_log($main::B, qr/cached verdicts of the zone are dropped/), $dropped);
+--- request
+GET /members/
+--- more_headers
+X-User-Id: alice
+--- error_code: 403
+--- response_headers
+X-IDV-Reason: no_session
