@@ -148,16 +148,25 @@ sub events_ids {
 }
 
 # the events connections, once there are $n (a worker started for the
-# block may not have connected yet), or what there is after 2 s
+# block may not have connected yet), or what there is after 3 s
 sub events_ids_up {
     my ($n) = @_;
     my $t0 = time();
     my @ids = events_ids();
-    while (@ids < $n && time() - $t0 < 2 * $SCALE) {
+    while (@ids < $n && time() - $t0 < 3 * $SCALE) {
         sleep 0.01;
         @ids = events_ids();
     }
     return @ids;
+}
+
+# the app's revocation of a user or a session (docs/redis.md): its entry
+sub revoke {
+    my ($kind, $id) = @_;
+    return YotiIdvRedis::cmd('EVAL', $REVOKE, 4, "yoti_idv:index:$kind:$id",
+                             'yoti_idv:events', 'yoti_idv:invalidations',
+                             "yoti_idv:invalidated:$kind:$id", $kind, $id,
+                             100000, 600);
 }
 
 # a master's workers, by pid
@@ -241,9 +250,7 @@ main::check('TEST 2: A holds ALLOW', (main::ask('A', 'alice'))[1], 'ALLOW zone')
 main::check('TEST 2: B holds ALLOW', (main::ask('B', 'alice'))[1], 'ALLOW zone');
 YotiIdvRedis::cmd('DEL', 'yoti_idv:user:alice');
 my $t0 = Time::HiRes::time();
-my $id = YotiIdvRedis::cmd('EVAL', $main::REVOKE, 4, 'yoti_idv:index:user:alice',
-                           'yoti_idv:events', 'yoti_idv:invalidations',
-                           'yoti_idv:invalidated:user:alice', 'user', 'alice', 100000, 600);
+my $id = main::revoke('user', 'alice');
 Test::More::like($id, qr/^\d+-\d+$/, "$0 TEST 2: the revocation's entry");
 my $a = main::until_verdict('A', 'alice', 'DENY', $t0);
 my $b = main::until_verdict('B', 'alice', 'DENY', $t0);
@@ -270,9 +277,7 @@ main::ask('A', 'bob');
 main::check('TEST 3: B holds ALLOW from Redis', (main::ask('B', 'bob'))[1], 'ALLOW redis');
 main::check('TEST 3: A in its zone', (main::ask('A', 'bob'))[1], 'ALLOW zone');
 main::check('TEST 3: B in its zone', (main::ask('B', 'bob'))[1], 'ALLOW zone');
-YotiIdvRedis::cmd('EVAL', $main::REVOKE, 4, 'yoti_idv:index:session:verified-bob',
-                  'yoti_idv:events', 'yoti_idv:invalidations',
-                  'yoti_idv:invalidated:session:verified-bob', 'session', 'verified-bob', 100000, 600);
+main::revoke('session', 'verified-bob');
 Time::HiRes::sleep 0.2;
 Test::More::is(YotiIdvRedis::cmd('EXISTS', 'yoti_idv:index:session:verified-bob'), 0,
                "$0 TEST 3: the index is gone");
@@ -300,9 +305,7 @@ my @ids = main::events_ids_up(4);
 Test::More::ok(@ids >= 4, "$0 TEST 4: an events connection per worker and node");
 YotiIdvRedis::cmd('CLIENT', 'KILL', 'ID', $_) for @ids;
 YotiIdvRedis::cmd('DEL', 'yoti_idv:user:alice');
-YotiIdvRedis::cmd('EVAL', $main::REVOKE, 4, 'yoti_idv:index:user:alice',
-                  'yoti_idv:events', 'yoti_idv:invalidations',
-                  'yoti_idv:invalidated:user:alice', 'user', 'alice', 100000, 600);
+main::revoke('user', 'alice');
 my $t0 = Time::HiRes::time();
 Test::More::ok(defined main::until_verdict('A', 'alice', 'DENY', $t0), "$0 TEST 4: A denies alice");
 Test::More::ok(defined main::until_verdict('B', 'alice', 'DENY', $t0), "$0 TEST 4: B denies alice");
@@ -326,9 +329,8 @@ cached verdicts of the zone are dropped
 
 === TEST 5: Redis restarted empty: the gap cannot be covered, both zones are dropped
 --- init
-my $w0 = Time::HiRes::time();
 # this nginx started anew for the block: its readers are up (4 with B's)
-Time::HiRes::sleep 0.05 while main::events_ids() < 4 && Time::HiRes::time() - $w0 < 3 * $main::SCALE;
+main::events_ids_up(4);
 Time::HiRes::sleep 0.1 * $main::SCALE;
 main::ask('A', 'bob');
 main::ask('B', 'bob');
@@ -402,9 +404,7 @@ Test::More::is(scalar @old, 2, "$0 TEST 7: B has two workers");
 # stopped, they cannot read what comes now; killed, they never will
 kill 'STOP', @old;
 YotiIdvRedis::cmd('DEL', 'yoti_idv:user:alice');
-YotiIdvRedis::cmd('EVAL', $main::REVOKE, 4, 'yoti_idv:index:user:alice',
-                  'yoti_idv:events', 'yoti_idv:invalidations',
-                  'yoti_idv:invalidated:user:alice', 'user', 'alice', 100000, 600);
+main::revoke('user', 'alice');
 kill 'KILL', @old;
 my @new = main::new_workers($main::B->{pid}, 2, @old);
 Test::More::is(scalar @new, 2, "$0 TEST 7: the master started two others");
