@@ -770,8 +770,6 @@ ngx_http_yoti_idv_redis(ngx_http_request_t *r, ngx_http_yoti_idv_ctx_t *ctx)
         key->len = p - key->data;
     }
 
-    ctx->counted = 0;
-
     if (ngx_http_yoti_idv_notify_marks(ymcf)) {
         if (ngx_http_yoti_idv_notify_count_key(ymcf, r->pool,
                                                &op->keys[op->nkeys++])

@@ -105,6 +105,9 @@ static ngx_int_t ngx_http_yoti_idv_notify_send(ngx_http_request_t *r,
     ngx_uint_t status, char *text);
 static ngx_int_t ngx_http_yoti_idv_notify_count(
     ngx_http_yoti_idv_notify_ctx_t *ctx, ngx_uint_t outcome, ngx_int_t rc);
+static u_char *ngx_http_yoti_idv_notify_key(u_char *p,
+    ngx_http_yoti_idv_main_conf_t *ymcf, const char *what, const char *kind,
+    size_t len, u_char *id);
 
 
 
@@ -592,9 +595,9 @@ ngx_http_yoti_idv_notify_body(ngx_http_request_t *r)
     argv_len[argc++] = 1;
 
     argv[argc] = (char *) index;
-    argv_len[argc++] = ngx_sprintf(index, "%Vindex:session:%*s",
-                                   &ymcf->prefix, ctx->n.session_id_len,
-                                   ctx->n.session_id)
+    argv_len[argc++] = ngx_http_yoti_idv_notify_key(index, ymcf, "index",
+                                   "session", ctx->n.session_id_len,
+                                   (u_char *) ctx->n.session_id)
                        - index;
 
     argv[argc] = (char *) stream;
@@ -605,9 +608,10 @@ ngx_http_yoti_idv_notify_body(ngx_http_request_t *r)
     argv_len[argc++] = count.len;
 
     argv[argc] = (char *) mark;
-    argv_len[argc++] = ngx_sprintf(mark, "%Vinvalidated:session:%*s",
-                                   &ymcf->prefix, ctx->n.session_id_len,
-                                   ctx->n.session_id)
+    argv_len[argc++] = ngx_http_yoti_idv_notify_key(mark, ymcf,
+                                   "invalidated", "session",
+                                   ctx->n.session_id_len,
+                                   (u_char *) ctx->n.session_id)
                        - mark;
 
     argv[argc] = "session";
@@ -811,6 +815,20 @@ ngx_http_yoti_idv_notify_count_key(ngx_http_yoti_idv_main_conf_t *ymcf,
 
 
 /*
+ * "<prefix><what>:<kind>:<id>": an index ("index") or the mark of an
+ * invalidation ("invalidated") of a session or a user, as both scripts
+ * name them; p has room for it
+ */
+
+static u_char *
+ngx_http_yoti_idv_notify_key(u_char *p, ngx_http_yoti_idv_main_conf_t *ymcf,
+    const char *what, const char *kind, size_t len, u_char *id)
+{
+    return ngx_sprintf(p, "%V%s:%s:%*s", &ymcf->prefix, what, kind, len, id);
+}
+
+
+/*
  * EVAL of NGX_HTTP_YOTI_IDV_STORE_LUA, not waited for: the verdict under
  * verdict_key for ttl seconds unless the session (or the user, when
  * user_id is given) was invalidated after the lookup read "count" (NULL:
@@ -828,7 +846,7 @@ ngx_http_yoti_idv_notify_store(ngx_http_yoti_idv_main_conf_t *ymcf,
     time_t       valid;
     ngx_uint_t   i;
     ngx_str_t   *id;
-    const char  *argv[NGX_HTTP_YOTI_IDV_REDIS_ARGS];
+    const char  *argv[NGX_HTTP_YOTI_IDV_REDIS_ARGS], *kind;
     u_char       n[2];
 
     size = 0;
@@ -870,15 +888,17 @@ ngx_http_yoti_idv_notify_store(ngx_http_yoti_idv_main_conf_t *ymcf,
             continue;
         }
 
+        kind = (i == 0) ? "session" : "user";
+
         argv[argc] = (const char *) p;
-        p = ngx_sprintf(p, "%Vinvalidated:%s:%V", &ymcf->prefix,
-                        (i == 0) ? "session" : "user", id);
+        p = ngx_http_yoti_idv_notify_key(p, ymcf, "invalidated", kind,
+                                         id->len, id->data);
         len[argc] = p - (u_char *) argv[argc];
         argc++;
 
         argv[argc] = (const char *) p;
-        p = ngx_sprintf(p, "%Vindex:%s:%V", &ymcf->prefix,
-                        (i == 0) ? "session" : "user", id);
+        p = ngx_http_yoti_idv_notify_key(p, ymcf, "index", kind,
+                                         id->len, id->data);
         len[argc] = p - (u_char *) argv[argc];
         argc++;
 
