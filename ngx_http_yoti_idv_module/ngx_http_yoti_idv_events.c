@@ -556,6 +556,13 @@ ngx_http_yoti_idv_events_apply(ngx_http_yoti_idv_events_t *ev,
     ngx_memcpy(ev->last, entry->element[0]->str, entry->element[0]->len);
     ev->last_len = entry->element[0]->len;
 
+    if (ngx_http_yoti_idv_shm_applied(ev->zone, ev->last, ev->last_len)) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                       "yoti_idv event %*s: applied by its notification",
+                       ev->last_len, ev->last);
+        return;
+    }
+
     fields = entry->element[1];
 
     if (fields->type != REDIS_REPLY_ARRAY) {

@@ -326,7 +326,8 @@ typedef struct {
  * timeout; error is then NULL and values[] hold the values (data NULL:
  * nil), or error is the "redis:..." reason.  A waited command, see
  * ngx_http_yoti_idv_redis_eval(), has only values[0]: data NULL when
- * Redis answered nil, an empty string for anything else.
+ * Redis answered nil, a copy in pool of a string it answered (XADD's id),
+ * an empty string for anything else.
  */
 
 typedef struct {
@@ -509,6 +510,14 @@ void ngx_http_yoti_idv_shm_flush(ngx_shm_zone_t *shm_zone);
 void ngx_http_yoti_idv_shm_events_set(ngx_shm_zone_t *shm_zone, u_char *id,
     size_t len);
 size_t ngx_http_yoti_idv_shm_events_get(ngx_shm_zone_t *shm_zone, u_char *id);
+
+/* the last entries a notification applied to the zone itself */
+#define NGX_HTTP_YOTI_IDV_APPLIED         8
+
+void ngx_http_yoti_idv_shm_applied_add(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *id);
+ngx_uint_t ngx_http_yoti_idv_shm_applied(ngx_shm_zone_t *shm_zone,
+    u_char *id, size_t len);
 ngx_uint_t ngx_http_yoti_idv_shm_invalidated(ngx_http_yoti_idv_shm_op_t *op,
     ngx_str_t *session_id);
 

@@ -679,7 +679,10 @@ ngx_http_yoti_idv_notify_done(void *data)
         return;
     }
 
-    /* this node at once; the others, and this one again, from the stream */
+    /*
+     * this node at once, the others from the stream; this node's readers
+     * pass over the entry (the script's answer is its id)
+     */
 
     n = 0;
 
@@ -692,6 +695,8 @@ ngx_http_yoti_idv_notify_done(void *data)
         n = ngx_http_yoti_idv_shm_invalidate(zone,
                                              NGX_HTTP_YOTI_IDV_BY_SESSION,
                                              &id);
+
+        ngx_http_yoti_idv_shm_applied_add(zone, &ctx->op.values[0]);
     }
 
     ngx_log_error(NGX_LOG_INFO, c->log, 0,

@@ -1472,6 +1472,7 @@ static void
 ngx_http_yoti_idv_redis_command_done(redisAsyncContext *ac, redisReply *rep,
     ngx_http_yoti_idv_redis_op_t *op)
 {
+    u_char                          *p;
     ngx_http_yoti_idv_redis_node_t  *node;
 
     node = ac->data;
@@ -1493,13 +1494,21 @@ ngx_http_yoti_idv_redis_command_done(redisAsyncContext *ac, redisReply *rep,
         node->error = NULL;
     }
 
-    /* nil, or not: SET NX tells whether it was set */
+    /* nil, or not: SET NX tells whether it was set; a string is kept */
+
+    ngx_str_set(&op->values[0], "");
 
     if (rep->type == REDIS_REPLY_NIL) {
         ngx_str_null(&op->values[0]);
 
-    } else {
-        ngx_str_set(&op->values[0], "");
+    } else if (rep->type == REDIS_REPLY_STRING && rep->len && op->pool) {
+        p = ngx_pnalloc(op->pool, rep->len);
+
+        if (p) {
+            ngx_memcpy(p, rep->str, rep->len);
+            op->values[0].data = p;
+            op->values[0].len = rep->len;
+        }
     }
 
     op->done(op->data);

@@ -42,6 +42,12 @@ typedef struct {
     /* see ngx_http_yoti_idv_shm_events_set(); 0: none taken yet */
     size_t                         events_len;
     u_char                         events[NGX_HTTP_YOTI_IDV_EVENT_ID_LEN];
+
+    /* see ngx_http_yoti_idv_shm_applied(): a ring, "next" is the oldest */
+    ngx_uint_t                     next;
+    size_t                         applied_len[NGX_HTTP_YOTI_IDV_APPLIED];
+    u_char                         applied[NGX_HTTP_YOTI_IDV_APPLIED]
+                                          [NGX_HTTP_YOTI_IDV_EVENT_ID_LEN];
 } ngx_http_yoti_idv_shm_sh_t;
 
 
@@ -1014,6 +1020,74 @@ ngx_http_yoti_idv_shm_events_get(ngx_shm_zone_t *shm_zone, u_char *id)
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return len;
+}
+
+
+/*
+ * The events stream's entries that a notification applied to this zone
+ * itself, when Redis answered it: the readers pass over them, so that a
+ * verdict fetched right after the notification is not dropped again when
+ * the entry comes back on the stream.  A fetch that was out when the
+ * notification came is caught by the drop it made (ngx_http_yoti_idv_shm_
+ * invalidated()), as by the reader's.  The ring keeps the last
+ * NGX_HTTP_YOTI_IDV_APPLIED; an older one is applied again, as before.
+ */
+
+void
+ngx_http_yoti_idv_shm_applied_add(ngx_shm_zone_t *shm_zone, ngx_str_t *id)
+{
+    ngx_uint_t                 i;
+    ngx_http_yoti_idv_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (zone == NULL || zone->hdr == NULL || id->len == 0
+        || id->len >= NGX_HTTP_YOTI_IDV_EVENT_ID_LEN)
+    {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    i = zone->hdr->next % NGX_HTTP_YOTI_IDV_APPLIED;
+
+    ngx_memcpy(zone->hdr->applied[i], id->data, id->len);
+    zone->hdr->applied_len[i] = id->len;
+    zone->hdr->next = i + 1;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+ngx_uint_t
+ngx_http_yoti_idv_shm_applied(ngx_shm_zone_t *shm_zone, u_char *id,
+    size_t len)
+{
+    ngx_uint_t                 i, found;
+    ngx_http_yoti_idv_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (zone == NULL || zone->hdr == NULL || len == 0) {
+        return 0;
+    }
+
+    found = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < NGX_HTTP_YOTI_IDV_APPLIED; i++) {
+        if (zone->hdr->applied_len[i] == len
+            && ngx_memcmp(zone->hdr->applied[i], id, len) == 0)
+        {
+            found = 1;
+            break;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return found;
 }
 
 

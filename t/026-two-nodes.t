@@ -421,3 +421,38 @@ X-User-Id: alice
 --- error_code: 403
 --- response_headers
 X-IDV-Reason: no_session
+
+
+
+=== TEST 8: the node that took the notification keeps what it fetched right after: its readers pass over the entry
+--- init
+YotiIdvRedis::cmd('SET', 'yoti_idv:user:alice', 'flip-alice');
+main::flip('flip-alice', 'ongoing-alice');
+main::events_ids_up(4);
+main::revoke('user', 'alice');    # what TEST 7 left of alice, on both nodes
+Time::HiRes::sleep 0.1 * $main::SCALE;
+main::check('TEST 8: B asks the provider', (main::ask('B', 'alice'))[1], 'PENDING provider');
+main::check('TEST 8: B PENDING in its zone', (main::ask('B', 'alice'))[1], 'PENDING zone');
+main::flip('flip-alice', 'verified-alice');
+my $dropped = main::count_in_log($main::B, qr/cached verdicts of the zone are dropped/);
+# the readers are away when the notification adds its entry: they read
+# it once they are back, after B's fetch
+my @ids = main::events_ids_up(4);
+YotiIdvRedis::cmd('CLIENT', 'KILL', 'ID', $_) for @ids;
+main::check('TEST 8: the notification, to B', main::notify('B', 'flip-alice', 'session_completion'), 200);
+main::check('TEST 8: B allows at once', (main::ask('B', 'alice'))[1], 'ALLOW provider');
+my @back = main::events_ids_up(4);
+Test::More::ok(@back >= 4, "$0 TEST 8: the readers are back");
+Time::HiRes::sleep 0.2 * $main::SCALE;    # and have read the entry
+main::check('TEST 8: B kept it in its zone', (main::ask('B', 'alice'))[1], 'ALLOW zone');
+main::check('TEST 8: B did not drop its zone',
+            main::count_in_log($main::B, qr/cached verdicts of the zone are dropped/), $dropped);
+--- request
+GET /members/
+--- more_headers
+X-User-Id: alice
+--- error_code: 200
+--- response_headers
+X-IDV-Verdict: ALLOW
+--- no_error_log
+cached verdicts of the zone are dropped
