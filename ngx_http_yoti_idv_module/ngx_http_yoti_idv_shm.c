@@ -1028,9 +1028,9 @@ ngx_http_yoti_idv_shm_events_get(ngx_shm_zone_t *shm_zone, u_char *id)
  * itself, when Redis answered it: the readers pass over them, so that a
  * verdict fetched right after the notification is not dropped again when
  * the entry comes back on the stream.  A fetch that was out when the
- * notification came is caught by the drop it made (ngx_http_yoti_idv_shm_
- * invalidated()), as by the reader's.  The ring keeps the last
- * NGX_HTTP_YOTI_IDV_APPLIED; an older one is applied again, as before.
+ * notification came is caught by the notification's own drop, as by a
+ * reader's (ngx_http_yoti_idv_shm_invalidated()).  The ring keeps the
+ * last NGX_HTTP_YOTI_IDV_APPLIED; an older one is applied again.
  */
 
 void
