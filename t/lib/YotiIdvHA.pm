@@ -37,18 +37,22 @@ sub free_port { YotiIdvRedis::free_port() }
 sub cluster_port {
     while (1) {
         my $p = free_port();
-        next if $p + 10000 > 65535;
+        next if $p + 10000 > 65535 || $YotiIdvRedis::Given{$p + 10000};
         my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
                                       LocalPort => $p + 10000, Proto => 'tcp',
                                       Listen => 1, ReuseAddr => 1)
             or next;
         close $s;
+        $YotiIdvRedis::Given{$p + 10000} = 1;
         return $p;
     }
 }
 
 sub spawn {
     my ($port, $bin, @args) = @_;
+
+    die "YotiIdvHA: port $port has a server of this run already\n"
+        if $pids{$port};
 
     my $pid = fork;
     die "YotiIdvHA: fork: $!\n" unless defined $pid;
@@ -64,7 +68,19 @@ sub spawn {
     my $deadline = time + 10;
     while (time < $deadline) {
         my $reply = eval { cmd_at($port, 'PING') };
-        return $pid if defined $reply && $reply =~ /^(PONG|NOAUTH)/;
+
+        # the answer must be this process's: another one may hold the port
+        if (defined $reply && $reply =~ /^PONG/) {
+            my $info = eval { cmd_at($port, 'INFO', 'server') } // '';
+            my ($other) = $info =~ /^process_id:(\d+)/m;
+            return $pid unless defined $other && $other != $pid;
+            kill 'KILL', $pid;
+            waitpid($pid, 0);
+            delete $pids{$port};
+            die "YotiIdvHA: port $port is another process's ($other)\n";
+        }
+
+        return $pid if defined $reply && $reply =~ /^NOAUTH/;
         die "YotiIdvHA: $bin on $port exited, see $dirs{$port}\n"
             if waitpid($pid, WNOHANG) == $pid;
         sleep 0.05;
@@ -138,6 +154,10 @@ sub cluster {
     $cluster = { ports => \@ports };
 
     wait_cluster_ok();
+
+    # one node per port: a port given twice would make a smaller cluster
+    my $nodes = () = cmd_at($ports[0], 'CLUSTER', 'NODES') =~ /^\S+ /mg;
+    die "YotiIdvHA: the cluster has $nodes nodes, not $n\n" unless $nodes == $n;
 
     return $cluster;
 }

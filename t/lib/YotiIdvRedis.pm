@@ -64,14 +64,21 @@ sub import {
     }
 }
 
+# a port free now, and never one given before in this run: the kernel may
+# hand the same port out again before the first server has bound it
+our %Given;
+
 sub free_port {
-    my $s = IO::Socket::INET->new(
-        LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
-        Listen => 1, ReuseAddr => 1,
-    ) or die "YotiIdvRedis: no free port: $!\n";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
+    while (1) {
+        my $s = IO::Socket::INET->new(
+            LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+            Listen => 1, ReuseAddr => 1,
+        ) or die "YotiIdvRedis: no free port: $!\n";
+        my $port = $s->sockport;
+        close $s;
+        next if $Given{$port}++;
+        return $port;
+    }
 }
 
 sub start {
